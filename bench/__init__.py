@@ -1,0 +1,1 @@
+"""Benchmarks, the runner and metrics of nasrepro."""

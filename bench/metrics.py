@@ -1,0 +1,132 @@
+"""Pure functions over results: rank correlations, incumbent curves, summaries, intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+SUMMARY_COLUMNS = [
+    "method",
+    "dataset",
+    "seed",
+    "n_evals",
+    "cost_s",
+    "final_arch",
+    "final_val_acc",
+    "final_test_acc",
+]
+
+
+def _finite_pairs(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"length mismatch: {x.shape} vs {y.shape}")
+    ok = np.isfinite(x) & np.isfinite(y)
+    return x[ok], y[ok], int((~ok).sum())
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho over the finite pairs (NaN/inf pairs are dropped; count them with n_dropped)."""
+    a, b, _ = _finite_pairs(x, y)
+    return float(stats.spearmanr(a, b).statistic) if len(a) > 1 else float("nan")
+
+
+def kendall(x: Sequence[float], y: Sequence[float]) -> float:
+    a, b, _ = _finite_pairs(x, y)
+    return float(stats.kendalltau(a, b).statistic) if len(a) > 1 else float("nan")
+
+
+def n_dropped(x: Sequence[float], y: Sequence[float]) -> int:
+    return _finite_pairs(x, y)[2]
+
+
+def top_k_precision(score: Sequence[float], truth: Sequence[float], frac: float = 0.10) -> float:
+    """Share of the top ``frac`` by ``score`` that is also in the top ``frac`` by ``truth``."""
+    a, b, _ = _finite_pairs(score, truth)
+    k = max(1, int(round(frac * len(a))))
+    top_a = set(np.argsort(-a, kind="stable")[:k])
+    top_b = set(np.argsort(-b, kind="stable")[:k])
+    return len(top_a & top_b) / k
+
+
+def incumbent_curve(values: Sequence[float], steps: int | None = None) -> np.ndarray:
+    """Running maximum of ``values``, padded with its last value up to ``steps``."""
+    cur = np.maximum.accumulate(np.asarray(values, dtype=float))
+    if steps is not None:
+        if len(cur) >= steps:
+            return cur[:steps]
+        cur = np.concatenate([cur, np.full(steps - len(cur), cur[-1] if len(cur) else np.nan)])
+    return cur
+
+
+def incumbent_on_grid(cum_cost: Sequence[float], values: Sequence[float], grid: Sequence[float]) -> np.ndarray:
+    """Incumbent value at each budget point of ``grid`` (NaN before the first evaluation)."""
+    cum_cost = np.asarray(cum_cost, dtype=float)
+    best = incumbent_curve(values)
+    idx = np.searchsorted(cum_cost, np.asarray(grid, dtype=float), side="right") - 1
+    out = np.full(len(idx), np.nan)
+    ok = idx >= 0
+    out[ok] = best[idx[ok]]
+    return out
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=0))
+
+
+def bootstrap_ci(
+    values: Sequence[float], rng: np.random.Generator, n_boot: int = 2000, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float("nan"), float("nan")
+    res = stats.bootstrap((v,), np.mean, n_resamples=n_boot, confidence_level=level, random_state=rng,
+                          method="percentile")
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def summarize_runs(paths: Sequence[Path | str]) -> pd.DataFrame:
+    """One row per run file: the summary.csv schema (accuracies in percent)."""
+    from bench.runner import load_run
+
+    rows: list[dict[str, Any]] = []
+    for p in paths:
+        run = load_run(p)
+        meta, final = run["meta"], run["final"]
+        row = {
+            "method": meta.get("tag") or meta["method"],
+            "dataset": meta.get("dataset", ""),
+            "seed": meta["seed"],
+            "n_evals": final["n_evals"],
+            "cost_s": round(float(final["cost_s"]), 3),
+        }
+        row.update({k: v for k, v in final.items() if k.startswith("final_")})
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    cols = [c for c in SUMMARY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in SUMMARY_COLUMNS]
+    return df[cols].sort_values(["dataset", "method", "seed"], kind="stable").reset_index(drop=True)
+
+
+def aggregate(summary: pd.DataFrame, by: Sequence[str] = ("dataset", "method")) -> pd.DataFrame:
+    """Mean and std (ddof=0, as NB201 reports) of the final accuracies per group."""
+    value_cols = [c for c in ("final_val_acc", "final_test_acc", "n_evals", "cost_s") if c in summary]
+    g = summary.groupby(list(by), sort=True)[value_cols]
+    out = g.mean().add_suffix("_mean").join(g.std(ddof=0).add_suffix("_std"))
+    out.insert(0, "runs", g.size())
+    return out.reset_index()
+
+
+def fmt_pm(mean: float, std: float, digits: int = 2) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}±{std:.{digits}f}"

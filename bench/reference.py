@@ -1,0 +1,32 @@
+"""Published numbers (shared/reference), read at run time and printed beside ours.
+
+Located by ``$NASREPRO_REFERENCE``, else the ``reference`` folder beside ``$NASREPRO_DATA``.
+Without it, reproductions still run and say that the published column is unavailable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+ENV_REFERENCE = "NASREPRO_REFERENCE"
+
+
+def reference_dir() -> Path | None:
+    value = os.environ.get(ENV_REFERENCE)
+    if value:
+        return Path(value)
+    data = os.environ.get("NASREPRO_DATA")
+    if data and (Path(data).parent / "reference").is_dir():
+        return Path(data).parent / "reference"
+    return None
+
+
+def load_reference_csv(name: str) -> pd.DataFrame:
+    """A published-numbers CSV; an empty frame (with a note column) when the folder is absent."""
+    root = reference_dir()
+    if root is None or not (root / name).exists():
+        return pd.DataFrame({"note": [f"published numbers unavailable: set {ENV_REFERENCE} to shared/reference"]})
+    return pd.read_csv(root / name)

@@ -1,0 +1,42 @@
+"""Benchmark registry: name -> factory(dataset=..., **options) -> Benchmark.
+
+Factories are registered lazily by import path so that ``nasrepro list`` does not
+import torch for tabular-only work.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from bench.core import Benchmark
+
+# name -> "module:function"; each factory takes keyword options and returns a Benchmark.
+_FACTORIES: dict[str, str] = {
+    "nb201": "bench.nb201.benchmark:make_nb201",
+    "toy": "bench.toy:make_toy",
+}
+_DESCRIPTIONS: dict[str, str] = {
+    "nb201": "NAS-Bench-201 tabular (15,625 cells; cifar10, cifar100, imagenet16-120)",
+    "toy": "synthetic, instant (tests and trying out a method)",
+}
+
+
+def register_benchmark(name: str, target: str, description: str) -> None:
+    if name in _FACTORIES and _FACTORIES[name] != target:
+        raise ValueError(f"benchmark {name!r} is already registered")
+    _FACTORIES[name] = target
+    _DESCRIPTIONS[name] = description
+
+
+def benchmarks() -> dict[str, str]:
+    return dict(sorted(_DESCRIPTIONS.items()))
+
+
+def make_benchmark(name: str, **options: Any) -> Benchmark:
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown benchmark {name!r}; choose one of: {', '.join(sorted(_FACTORIES))}")
+    module, func = _FACTORIES[name].split(":")
+    factory: Callable[..., Benchmark] = getattr(importlib.import_module(module), func)
+    return factory(**options)

@@ -1,0 +1,1 @@
+"""The SPOS single-path one-shot supernet (ShuffleNetV2 choice blocks): model, checkpoints, FLOPs, evaluator."""

@@ -1,0 +1,150 @@
+"""FLOPs and parameter counts of supernet subnets through a per-choice lookup table.
+
+Convention: **FLOPs here are multiply-accumulates (MACs) of convolutions and linear layers**, as the
+official SPOS code counts them (``src/Search/flops.py``: conv and linear forward hooks, no BN/ReLU/pool),
+so the published "323M" of the best architecture and the 330M search limit compare directly.
+``torch.utils.flop_counter.FlopCounterMode`` counts 2 FLOPs per multiply-add (and likewise only the
+conv/matmul ops here), so ``spos_flops = flop_counter_flops / 2`` exactly.
+
+The table is built once per config: each choice block is run alone under ``FlopCounterMode`` at its
+input shape (batch 1), plus the stem and the head; a subnet's FLOPs is the sum of its entries.
+:func:`measure_subnet_flops` counts the whole subnet for verification (tests check they agree).
+
+Measured with this module (``python -m bench.supernet.flops``): see the report; the FLOPs limits of
+the small configs are set at about the 70th percentile of uniformly sampled subnets, as the 330M
+limit is for ImageNet, so the constraint removes roughly the heaviest 30% of the space.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.supernet.configs import SupernetConfig, get_config
+from bench.supernet.model import ShuffleNetV2OneShot
+
+
+def _count(fn) -> int:  # noqa: ANN001 - any zero-argument callable
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        fn()
+    # FlopCounterMode counts 2 FLOPs per multiply-add; SPOS counts MACs.
+    return int(counter.get_total_flops()) // 2
+
+
+def _n_params(module: torch.nn.Module) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+@dataclass(frozen=True)
+class FlopsTable:
+    config: str
+    stem_flops: int
+    head_flops: int
+    block_flops: tuple[tuple[int, ...], ...]  # [block][choice], MACs
+    stem_params: int
+    head_params: int
+    block_params: tuple[tuple[int, ...], ...]
+
+    def flops(self, arch: Sequence[int]) -> int:
+        """MACs of the subnet ``arch`` (SPOS convention)."""
+        return self.stem_flops + self.head_flops + sum(self.block_flops[i][int(c)] for i, c in enumerate(arch))
+
+    def flops_m(self, arch: Sequence[int]) -> float:
+        return self.flops(arch) / 1e6
+
+    def params(self, arch: Sequence[int]) -> int:
+        return self.stem_params + self.head_params + sum(self.block_params[i][int(c)] for i, c in enumerate(arch))
+
+    def prefix_flops(self, arch: Sequence[int], k: int) -> int:
+        """MACs of the stem plus the first ``k`` blocks (what a cached prefix saves per image)."""
+        return self.stem_flops + sum(self.block_flops[i][int(arch[i])] for i in range(k))
+
+    @property
+    def supernet_params(self) -> int:
+        return self.stem_params + self.head_params + int(sum(sum(row) for row in self.block_params))
+
+
+@functools.cache
+def _table_for(name: str) -> FlopsTable:
+    cfg = get_config(name)
+    net = ShuffleNetV2OneShot(cfg).eval()  # the real modules, so counts match the model exactly
+    x = torch.zeros(1, cfg.in_channels, cfg.input_size, cfg.input_size)
+    with torch.no_grad():
+        h = net.first_conv(x)
+    stem_flops = _count(lambda: net.first_conv(x))
+    block_flops, block_params = [], []
+    for i in range(cfg.n_blocks):
+        row_f, row_p = [], []
+        for c in range(cfg.n_choices):
+            block = net.features[i][c]
+            row_f.append(_count(lambda b=block: b(h)))
+            row_p.append(_n_params(block))
+        with torch.no_grad():
+            h = net.features[i][0](h)
+        block_flops.append(tuple(row_f))
+        block_params.append(tuple(row_p))
+    head = [net.conv_last, net.classifier]
+
+    def run_head() -> None:
+        net.forward_suffix(h, (0,) * cfg.n_blocks, cfg.n_blocks)
+
+    return FlopsTable(
+        config=cfg.name,
+        stem_flops=stem_flops,
+        head_flops=_count(run_head),
+        block_flops=tuple(block_flops),
+        stem_params=_n_params(net.first_conv),
+        head_params=sum(_n_params(m) for m in head),
+        block_params=tuple(block_params),
+    )
+
+
+def flops_table(config: SupernetConfig | str) -> FlopsTable:
+    """The per-choice lookup table of ``config`` (computed once per process and config)."""
+    return _table_for(get_config(config).name)
+
+
+def measure_subnet_flops(model: ShuffleNetV2OneShot, arch: Sequence[int]) -> int:
+    """MACs of the whole subnet counted by FlopCounterMode (batch 1), for verifying the table."""
+    cfg = model.config
+    x = torch.zeros(1, cfg.in_channels, cfg.input_size, cfg.input_size)
+    was_training = model.training
+    model.eval()
+    try:
+        return _count(lambda: model(x, arch))
+    finally:
+        model.train(was_training)
+
+
+def flops_quantiles(config: SupernetConfig | str, n: int = 20000, seed: int = 0) -> dict[str, float]:
+    """Quantiles (in M MACs) of the FLOPs of ``n`` uniformly sampled subnets, and the share under the limit."""
+    cfg = get_config(config)
+    table = flops_table(cfg)
+    rng = np.random.default_rng(seed)
+    bf = np.asarray(table.block_flops, dtype=np.float64)
+    archs = rng.integers(cfg.n_choices, size=(n, cfg.n_blocks))
+    f = (table.stem_flops + table.head_flops + bf[np.arange(cfg.n_blocks), archs].sum(1)) / 1e6
+    out = {f"q{q}": float(np.quantile(f, q / 100)) for q in (0, 10, 30, 50, 70, 90, 100)}
+    out["share_valid"] = float((f <= cfg.flops_limit_m).mean())
+    return out
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    from bench.supernet.configs import CONFIGS
+
+    best = (2, 1, 0, 1, 2, 0, 2, 0, 2, 0, 2, 3, 0, 0, 0, 0, 3, 2, 3, 3)
+    for name in CONFIGS:
+        t = flops_table(name)
+        print(name, "supernet params", t.supernet_params, flops_quantiles(name))
+        if name == "imagenet":
+            print("  official best arch", best, f"{t.flops_m(best):.2f}M MACs", f"{t.params(best)} params")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The SPOS search space: one of 4 choice blocks per supernet block, under a FLOPs limit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench.core import Arch, SearchSpace
+from bench.supernet.configs import SupernetConfig, get_config
+from bench.supernet.flops import FlopsTable, flops_table
+from bench.supernet.model import CHOICE_NAMES
+
+
+class SupernetSpace(SearchSpace):
+    """``n_blocks`` decisions of ``n_choices`` options; valid = FLOPs (MACs) <= ``flops_limit_m`` million.
+
+    ``flops_limit_m=None`` takes the config's limit (330M for ImageNet); ``float('inf')`` removes it.
+    Sampling (``sample``) is rejection sampling, i.e. uniform over the valid subnets.
+    """
+
+    def __init__(self, config: SupernetConfig | str = "imagenet", flops_limit_m: float | None = None) -> None:
+        self.config = get_config(config)
+        self.name = f"spos-{self.config.name}"
+        self.choices = self.config.choices
+        self.flops_limit_m = float(self.config.flops_limit_m if flops_limit_m is None else flops_limit_m)
+        if not self.flops_limit_m > 0:
+            raise ValueError(f"FLOPs limit must be positive (in millions), got {self.flops_limit_m}")
+        self._table: FlopsTable | None = None
+
+    @property
+    def table(self) -> FlopsTable:
+        if self._table is None:
+            self._table = flops_table(self.config)
+        return self._table
+
+    def flops_m(self, arch: Sequence[int]) -> float:
+        return self.table.flops_m(arch)
+
+    def params(self, arch: Sequence[int]) -> int:
+        return self.table.params(arch)
+
+    def is_valid(self, arch: Arch) -> bool:
+        return self.in_range(arch) and self.table.flops_m(arch) <= self.flops_limit_m
+
+    def check(self, arch: Arch) -> Arch:
+        """As :meth:`SearchSpace.check`, with the FLOPs in the message when the limit is broken."""
+        arch = tuple(int(c) for c in arch)
+        if self.in_range(arch) and not self.is_valid(arch):
+            raise ValueError(
+                f"{self.name} architecture {arch} has {self.flops_m(arch):.2f}M FLOPs, over the "
+                f"{self.flops_limit_m:g}M limit: pick lighter choice blocks or raise the limit"
+            )
+        return super().check(arch)
+
+    def describe(self, arch: Sequence[int]) -> str:
+        return " ".join(CHOICE_NAMES[int(c)] for c in arch)

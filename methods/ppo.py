@@ -1,0 +1,258 @@
+"""PPO controller for any space of independent categorical decisions (Schulman et al. 2017, as in MNAS).
+
+Policy: one independent softmax per decision (``space.choices[i]`` logits each), the same policy class
+as our REINFORCE on NB201, so that a PPO-vs-REINFORCE comparison measures the *update rule* and not the
+policy. An LSTM controller (MNAS/ENAS) would add capacity that NB201's 6 decisions and SPOS's 20 do
+not need, and would make the comparison unfair.
+
+Implementation: numpy with analytic gradients (for a softmax ``p`` and chosen option ``a``,
+d log p_a / d z = onehot(a) - p; d H / d z = -p * (log p + H)), Adam ascent on the logits.
+
+Update (one per batch of ``batch_size`` sampled architectures, ``epochs`` passes over it)::
+
+    ratio_i  = pi(a_i) / pi_start(a_i)                   (pi_start: the policy when the update began)
+    L        = mean_i w_i * min(ratio_i * A_i, clip(ratio_i, 1 - eps, 1 + eps) * A_i)
+               + entropy_coef * sum_d H(pi_d)
+    A_i      = (r_i - b) / s                              (b: moving-average baseline, decay
+                                                           ``baseline_decay``; s: running RMS of r - b)
+
+``w_i`` is 1 here; subclasses (FNAS replay) use it for an importance weight. Under a space constraint
+(``space.is_valid``) an invalid sample is resampled (up to ``max_resample`` tries). Deterministic given
+the ``rng``: every random draw comes from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench.core import Arch, Observation, SearchSpace
+from methods.base import Method, register
+
+
+@dataclass
+class Item:
+    """One architecture of a PPO batch."""
+
+    arch: Arch
+    logp_behaviour: float  # log-prob under the policy that sampled it
+    reward: float | None = None
+    spared: bool = False  # reward predicted by a critic, not measured (FNAS)
+    replay: bool = False  # drawn from a replay buffer (FNAS)
+
+
+class CategoricalPolicy:
+    """Independent softmax per decision, logits in one flat vector; Adam on the logits."""
+
+    def __init__(self, choices: tuple[int, ...], lr: float) -> None:
+        self.choices = tuple(int(n) for n in choices)
+        self.offsets = np.concatenate([[0], np.cumsum(self.choices)]).astype(int)
+        self.logits = np.zeros(int(self.offsets[-1]))
+        self.lr = lr
+        self._m = np.zeros_like(self.logits)
+        self._v = np.zeros_like(self.logits)
+        self._t = 0
+
+    def probs(self) -> list[np.ndarray]:
+        out = []
+        for i in range(len(self.choices)):
+            z = self.logits[self.offsets[i] : self.offsets[i + 1]]
+            e = np.exp(z - z.max())
+            out.append(e / e.sum())
+        return out
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        # inverse-CDF draws: one uniform per decision, so the stream of draws is fixed
+        return tuple(
+            int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
+            for p in self.probs()
+        )
+
+    def log_prob(self, arch: Arch) -> float:
+        return float(sum(np.log(p[a]) for p, a in zip(self.probs(), arch)))
+
+    def log_probs(self, idx: np.ndarray) -> np.ndarray:
+        """Log-probs of many archs; ``idx``: (n, n_decisions) flat logit indices of the choices."""
+        logp = np.concatenate([np.log(p) for p in self.probs()])
+        return logp[idx].sum(axis=1)
+
+    def flat_index(self, archs: list[Arch]) -> np.ndarray:
+        return np.asarray(archs, dtype=int) + self.offsets[:-1][None, :]
+
+    def entropy_and_grad(self) -> tuple[float, np.ndarray]:
+        grad = np.zeros_like(self.logits)
+        total = 0.0
+        for i, p in enumerate(self.probs()):
+            logp = np.log(np.maximum(p, 1e-300))
+            h = float(-(p * logp).sum())
+            total += h
+            grad[self.offsets[i] : self.offsets[i + 1]] = -p * (logp + h)
+        return total, grad
+
+    def ascend(self, grad: np.ndarray, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
+        self._t += 1
+        self._m = b1 * self._m + (1 - b1) * grad
+        self._v = b2 * self._v + (1 - b2) * grad**2
+        mhat = self._m / (1 - b1**self._t)
+        vhat = self._v / (1 - b2**self._t)
+        self.logits += self.lr * mhat / (np.sqrt(vhat) + eps)
+
+
+@register("ppo")
+class PPO(Method):
+    """PPO with a clipped surrogate, entropy bonus and a moving-average baseline (see module doc)."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        rng: np.random.Generator,
+        batch_size: int = 10,
+        epochs: int = 4,
+        lr: float = 0.05,
+        clip_eps: float = 0.2,
+        entropy_coef: float = 0.01,
+        baseline_decay: float = 0.9,
+        max_resample: int = 1000,
+    ) -> None:
+        super().__init__(space, rng)
+        if int(batch_size) < 1 or int(epochs) < 1:
+            raise ValueError("ppo: batch_size and epochs must be >= 1")
+        if not (0.0 < clip_eps < 1.0):
+            raise ValueError(f"ppo: clip_eps must lie in (0, 1), got {clip_eps}")
+        if lr <= 0 or entropy_coef < 0 or not (0.0 <= baseline_decay < 1.0):
+            raise ValueError("ppo: need lr > 0, entropy_coef >= 0 and 0 <= baseline_decay < 1")
+        self.batch_size = int(batch_size)
+        self.epochs = int(epochs)
+        self.lr = float(lr)
+        self.clip_eps = float(clip_eps)
+        self.entropy_coef = float(entropy_coef)
+        self.baseline_decay = float(baseline_decay)
+        self.max_resample = int(max_resample)
+
+    # -- state -----------------------------------------------------------------------
+    def _setup(self) -> None:
+        self.policy = CategoricalPolicy(self.space.choices, self.lr)
+        self.baseline: float | None = None
+        self.adv_scale: float | None = None
+        self.n_updates = 0
+        self._batch: list[Item] = []  # the batch being filled
+        self._queue: list[int] = []  # indices into _batch still to ask
+        self._pending: dict[Arch, list[int]] = {}  # asked, not yet told
+
+    def _sample_valid(self) -> Arch:
+        for _ in range(self.max_resample):
+            arch = self.policy.sample(self.rng)
+            if self.space.is_valid(arch):
+                return arch
+        raise RuntimeError(
+            f"ppo: no valid {self.space.name} architecture in {self.max_resample} policy samples; "
+            "the constraint is too tight for the current policy"
+        )
+
+    # -- batch life cycle (hooks for subclasses) -------------------------------------
+    def _fresh_count(self) -> int:
+        return self.batch_size
+
+    def _new_batch(self) -> None:
+        """Sample a batch; decide which members are asked (``_screen``); update if none is."""
+        for _ in range(10_000):
+            archs = [self._sample_valid() for _ in range(self._fresh_count())]
+            self._batch = [Item(a, self.policy.log_prob(a)) for a in archs]
+            self._screen(self._batch)
+            self._queue = [i for i, it in enumerate(self._batch) if it.reward is None]
+            if self._queue:
+                return
+            self._finish_batch()  # everything spared: learn from the predictions, sample again
+        raise RuntimeError("ppo: 10,000 consecutive batches needed no evaluation")
+
+    def _screen(self, batch: list[Item]) -> None:
+        """Plain PPO asks every sampled architecture."""
+
+    def _baseline_for(self, items: list[Item]) -> float:
+        rewards = np.array([it.reward for it in items if not it.replay], dtype=float)
+        return float(rewards.mean()) if self.baseline is None else self.baseline
+
+    def _after_update(self, items: list[Item]) -> None:
+        rewards = np.array([it.reward for it in items if not it.replay], dtype=float)
+        m = float(rewards.mean())
+        d = self.baseline_decay
+        self.baseline = m if self.baseline is None else d * self.baseline + (1 - d) * m
+
+    def _extra_items(self) -> list[Item]:
+        return []
+
+    def _finish_batch(self) -> None:
+        items = self._batch + self._extra_items()
+        self._update(items)
+        self._after_update(self._batch)
+        self._batch, self._queue = [], []
+
+    # -- the PPO step ---------------------------------------------------------------
+    def _importance_weights(self, items: list[Item], logp_start: np.ndarray) -> np.ndarray:
+        return np.ones(len(items))
+
+    def _update(self, items: list[Item]) -> None:
+        b = self._baseline_for(items)
+        r = np.array([float(it.reward) for it in items])  # type: ignore[arg-type]
+        raw = r - b
+        # running RMS of the advantages: a scale that survives a batch of identical rewards
+        ms = float(np.mean(raw**2))
+        self.adv_scale = ms if self.adv_scale is None else 0.9 * self.adv_scale + 0.1 * ms
+        adv = raw / (np.sqrt(self.adv_scale) + 1e-8)
+        idx = self.policy.flat_index([it.arch for it in items])
+        logp_start = self.policy.log_probs(idx)
+        w = self._importance_weights(items, logp_start)
+        n = len(items)
+        for _ in range(self.epochs):
+            ratio = np.exp(self.policy.log_probs(idx) - logp_start)
+            # the gradient of min(rA, clip(r)A) is r*A*dlogp where the unclipped term is the minimum
+            active = ~(((adv > 0) & (ratio > 1 + self.clip_eps)) | ((adv < 0) & (ratio < 1 - self.clip_eps)))
+            coef = w * adv * ratio * active / n
+            grad = np.zeros_like(self.policy.logits)
+            probs = np.concatenate(self.policy.probs())
+            np.add.at(grad, idx.ravel(), np.repeat(coef, idx.shape[1]))
+            for d in range(len(self.policy.choices)):
+                lo, hi = self.policy.offsets[d], self.policy.offsets[d + 1]
+                grad[lo:hi] -= coef.sum() * probs[lo:hi]
+            _, g_ent = self.policy.entropy_and_grad()
+            self.policy.ascend(grad + self.entropy_coef * g_ent)
+        self.n_updates += 1
+
+    # -- ask / tell -------------------------------------------------------------------
+    def _ask(self) -> Arch:
+        if not self._queue:
+            self._new_batch()
+        i = self._queue.pop(0)
+        arch = self._batch[i].arch
+        self._pending.setdefault(arch, []).append(i)
+        return arch
+
+    def _tell(self, arch: Arch, obs: Observation) -> None:
+        arch = tuple(int(c) for c in arch)
+        slots = self._pending.get(arch)
+        if slots:
+            i = slots.pop(0)
+            if not slots:
+                del self._pending[arch]
+        else:  # told an architecture we did not ask: learn from it under the current policy
+            self._batch.append(Item(arch, self.policy.log_prob(arch)))
+            i = len(self._batch) - 1
+        self._batch[i].reward = float(obs.score)
+        self._on_trained(i)
+        if not self._queue and not self._pending:
+            self._finish_batch()
+
+    def _on_trained(self, i: int) -> None:
+        """Hook: a measured reward arrived."""
+
+    def policy_probs(self) -> list[np.ndarray]:
+        """The current per-decision probabilities (for plots and tests)."""
+        self._ensure_setup()
+        return self.policy.probs()
+
+    def step_info(self) -> dict[str, Any]:
+        if not getattr(self, "_is_setup", False):
+            return {}
+        return {"ppo_updates": self.n_updates}

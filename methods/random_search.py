@@ -1,0 +1,53 @@
+"""Random search, as the NB201 baseline ``RANDOM`` (AutoDL-Projects ``exps/NAS-Bench-201-algos/RANDOM.py``).
+
+Semantics followed (read from the reference code):
+
+- every step draws a fresh architecture uniformly at random from the space (``random_arch()``:
+  one uniform op per edge), **with replacement**: an architecture may be drawn, and paid
+  for, again, exactly as in the reference loop, which keeps no "seen" set;
+- the reported architecture is the best by the search signal (validation score) over all
+  evaluated ones, ties going to the first one seen (``best_acc < accuracy`` there).
+
+Under a constraint (``space.is_valid``) ``space.sample`` rejection-samples, i.e. draws uniformly
+from the valid architectures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.core import Arch, Observation, SearchSpace
+from methods.base import Method, register
+
+
+@register("random")
+class RandomSearch(Method):
+    """Uniform random sampling with replacement; recommends the best validation score seen."""
+
+    def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        super().__init__(space, rng)
+
+    def _setup(self) -> None:
+        # Architectures queued by a warm start (see warm_start), asked before random draws.
+        self._queue: list[Arch] = []
+
+    def _ask(self) -> Arch:
+        if self._queue:
+            return self._queue.pop(0)
+        return self.space.sample(self.rng)
+
+    def _tell(self, arch: Arch, obs: Observation) -> None:
+        pass
+
+    # -- hooks used by the zero-cost wrappers (methods/zero_cost.py) --------------------
+    def propose(self, k: int) -> list[Arch]:
+        """``k`` candidates drawn the way ``ask`` draws (the queued one first, if any)."""
+        self._ensure_setup()
+        first = [self._queue.pop(0)] if self._queue else []
+        return first + [self.space.sample(self.rng) for _ in range(k - len(first))]
+
+    def warm_start(self, archs: list[Arch], scores: list[float]) -> None:
+        """Ask ``archs`` first, in the given order (the notebook's RAND + warmup: the
+        proxy-sorted pool is trained first, then sampling goes on at random)."""
+        self._ensure_setup()
+        self._queue.extend(archs)

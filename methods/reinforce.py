@@ -1,0 +1,118 @@
+"""REINFORCE, as the NB201 baseline (AutoDL-Projects ``exps/NAS-Bench-201-algos/reinforce.py``).
+
+Semantics followed (read from the reference code and its scripts):
+
+- the policy is one categorical distribution per decision (NB201: 6 edges x 5 ops), logits
+  initialised to ``1e-3 * N(0, 1)``; an architecture is one independent draw per decision;
+- Adam on the logits, ``learning_rate=0.5`` (the docs' command ``REINFORCE.sh 0.5 -1``; the
+  script's comment shows 0.001 and ``hps/GRID-RL.sh`` sweeps 0.01-0.5), torch's defaults
+  otherwise (betas 0.9/0.999, eps 1e-8);
+- baseline: exponential moving average of the reward with ``ema_momentum=0.9``, in the
+  reference's bias-corrected form (numerator / denominator), updated with the new reward
+  *before* the advantage ``reward - baseline`` is formed;
+- one policy-gradient step per evaluated architecture, loss ``-log p(arch) * advantage``;
+  the reward is the score as told (validation accuracy in percent for NB201);
+- the recommended architecture is the best by score among all evaluated (``max(trace)``).
+
+Implemented in numpy (a 6x5 policy does not need torch); the rng is the method's generator.
+Under a constraint (``space.is_valid``) the policy draws again until the draw is valid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.core import Arch, Observation, SearchSpace
+from methods.base import Method, register
+
+
+@register("reinforce")
+class Reinforce(Method):
+    """Categorical policy per decision, Adam, moving-average baseline, one update per sample."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        rng: np.random.Generator,
+        learning_rate: float = 0.5,
+        ema_momentum: float = 0.9,
+        max_resample: int = 10_000,
+    ) -> None:
+        super().__init__(space, rng)
+        self.learning_rate = learning_rate
+        self.ema_momentum = ema_momentum
+        self.max_resample = max_resample
+
+    def _setup(self) -> None:
+        if not self.learning_rate > 0 or not 0 <= self.ema_momentum < 1:
+            raise ValueError(
+                f"reinforce needs learning_rate > 0 and 0 <= ema_momentum < 1, got "
+                f"{self.learning_rate} and {self.ema_momentum}"
+            )
+        self._logits = [1e-3 * self.rng.standard_normal(n) for n in self.space.choices]
+        self._m = [np.zeros(n) for n in self.space.choices]
+        self._v = [np.zeros(n) for n in self.space.choices]
+        self._t = 0
+        self._ema_num = 0.0
+        self._ema_den = 0.0
+
+    # -- policy ------------------------------------------------------------------------
+    def probs(self) -> list[np.ndarray]:
+        """Current policy: one probability vector per decision."""
+        self._ensure_setup()
+        out = []
+        for z in self._logits:
+            e = np.exp(z - z.max())
+            out.append(e / e.sum())
+        return out
+
+    def _draw(self) -> Arch:
+        probs = self.probs()
+        for _ in range(self.max_resample):
+            arch = tuple(int(self.rng.choice(len(p), p=p)) for p in probs)
+            if self.space.is_valid(arch):
+                return arch
+        raise RuntimeError(f"reinforce: no valid architecture in {self.max_resample} policy draws")
+
+    def _step(self, arch: Arch, advantage: float) -> None:
+        """One Adam step on ``-log p(arch) * advantage`` (torch.optim.Adam's update)."""
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        self._t += 1
+        bc1, bc2 = 1 - b1**self._t, 1 - b2**self._t
+        for i, p in enumerate(self.probs()):
+            onehot = np.zeros_like(p)
+            onehot[arch[i]] = 1.0
+            grad = -(onehot - p) * advantage
+            self._m[i] = b1 * self._m[i] + (1 - b1) * grad
+            self._v[i] = b2 * self._v[i] + (1 - b2) * grad * grad
+            denom = np.sqrt(self._v[i]) / np.sqrt(bc2) + eps
+            self._logits[i] = self._logits[i] - (self.learning_rate / bc1) * self._m[i] / denom
+
+    # -- ask/tell ----------------------------------------------------------------------
+    def _ask(self) -> Arch:
+        return self._draw()
+
+    def _tell(self, arch: Arch, obs: Observation) -> None:
+        reward = float(obs.score)
+        mom = self.ema_momentum
+        self._ema_num = mom * self._ema_num + (1 - mom) * reward
+        self._ema_den = mom * self._ema_den + (1 - mom)
+        self._step(arch, reward - self._ema_num / self._ema_den)
+
+    # -- hooks used by the zero-cost wrappers (methods/zero_cost.py) --------------------
+    def propose(self, k: int) -> list[Arch]:
+        """``k`` independent draws from the current policy (the paper's RL + move(k))."""
+        self._ensure_setup()
+        return [self._draw() for _ in range(k)]
+
+    def warm_start(self, archs: list[Arch], scores: list[float], epochs: int = 1) -> None:
+        """Pre-train the policy towards the proxy's top pool, at no training cost.
+
+        ``epochs`` passes over ``archs`` in a random order, each a policy-gradient step with
+        advantage +1 (a maximum-likelihood step towards that architecture). The reward
+        baseline is untouched: proxy scores are on another scale than validation accuracy.
+        """
+        self._ensure_setup()
+        for _ in range(epochs):
+            for i in self.rng.permutation(len(archs)):
+                self._step(archs[int(i)], 1.0)

@@ -1,0 +1,1 @@
+"""Paper reproductions and the nasrepro command line."""

@@ -1,0 +1,73 @@
+"""The ``nasrepro`` command.
+
+Subcommands come from modules of this package, found at run time so that an area
+adds its commands in its own file:
+
+- ``reproduce/cmd_<area>.py`` defines ``register(subparsers) -> None`` that adds
+  top-level subcommands, each with ``set_defaults(func=handler)``, ``handler(args) -> int``;
+- ``reproduce/repro_<name>.py`` defines ``NAME`` (e.g. ``"nb201-baselines"``),
+  ``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args) -> int``; it becomes
+  ``nasrepro reproduce NAME``. It may define ``demo(out_dir: Path) -> str`` (a short
+  version, returning a Markdown section) that ``nasrepro demo`` runs.
+
+A user's mistake (``ValueError``, ``FileNotFoundError``) ends with a one-line
+``error: ...`` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from types import ModuleType
+
+import reproduce
+
+EXIT_USAGE = 2
+
+
+def _modules(prefix: str) -> list[ModuleType]:
+    names = sorted(m.name for m in pkgutil.iter_modules(reproduce.__path__) if m.name.startswith(prefix))
+    return [importlib.import_module(f"reproduce.{n}") for n in names]
+
+
+def reproductions() -> dict[str, ModuleType]:
+    return {m.NAME: m for m in _modules("repro_")}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nasrepro",
+        description="NAS benchmark-and-reproduction suite: search methods, benchmarks, paper reproductions.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for mod in _modules("cmd_"):
+        mod.register(sub)
+    rep = sub.add_parser("reproduce", help="regenerate a paper's table or figure")
+    rep_sub = rep.add_subparsers(dest="reproduction", metavar="NAME")
+    rep_sub.required = True
+    for name, mod in reproductions().items():
+        p = rep_sub.add_parser(name, help=mod.DESCRIPTION, description=mod.DESCRIPTION)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, KeyError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
