@@ -110,6 +110,7 @@ class FNAS(PPO):
         transfer_n0: float = 50.0,
         replay_clip: float = 1.0,
         replay_capacity: int = 2000,
+        spare_patience: int = 20,
         **ppo_params: Any,
     ) -> None:
         super().__init__(space, rng, **ppo_params)
@@ -134,6 +135,7 @@ class FNAS(PPO):
         self.transfer_n0 = float(transfer_n0)
         self.replay_clip = float(replay_clip)
         self.replay_capacity = int(replay_capacity)
+        self.spare_patience = max(1, int(spare_patience))
 
     # -- state -----------------------------------------------------------------------
     def _setup(self) -> None:
@@ -142,6 +144,7 @@ class FNAS(PPO):
         self.n_spared_critic = 0
         self.n_spared_known = 0
         self.n_sampled = 0
+        self.n_forced = 0
         self.calibration: list[dict[str, float]] = []
         self.known: dict[Arch, float] = {}
         self._own_rewards: list[float] = []
@@ -235,9 +238,32 @@ class FNAS(PPO):
         self._dup_idx = {i for i, _ in self._dups}
 
     def _new_batch(self) -> None:
-        super()._new_batch()
-        # duplicates wait for their first copy instead of being asked
-        self._queue = [i for i in self._queue if i not in self._dup_idx]
+        for _ in range(self.spare_patience):
+            archs = [self._sample_valid() for _ in range(self._fresh_count())]
+            self._batch = [Item(a, self.policy.log_prob(a)) for a in archs]
+            self._screen(self._batch)
+            # duplicates wait for their first copy instead of being asked
+            self._queue = [i for i, it in enumerate(self._batch) if it.reward is None and i not in self._dup_idx]
+            if self._queue:
+                return
+            self._finish_batch()  # everything spared: learn from the predictions, sample again
+        # the policy keeps proposing what is known or predicted poor: train the most promising
+        # unknown candidate (highest upper bound), or an unknown neighbour of the policy's mode
+        self.n_forced += 1
+        cands = [it for it in self._batch if it.arch not in self.known]
+        if cands and self.critic is not None:
+            mean, std = self._predict([it.arch for it in cands])
+            pick = cands[int(np.argmax(mean + self.uncertainty_k * std))].arch
+        else:
+            mode = tuple(int(np.argmax(p)) for p in self.policy.probs())
+            pick = mode
+            for _ in range(1000):
+                if pick not in self.known and self.space.is_valid(pick):
+                    break
+                pick = self.space.mutate(mode if self.rng.random() < 0.5 else pick, self.rng)
+        self._batch = [Item(pick, self.policy.log_prob(pick))]
+        self._pred, self._dups, self._dup_idx = {}, [], set()
+        self._queue = [0]
 
     def _on_trained(self, i: int) -> None:
         item = self._batch[i]
@@ -309,4 +335,5 @@ class FNAS(PPO):
             "spared_critic": self.n_spared_critic,
             "spared_known": self.n_spared_known,
             "sampled": self.n_sampled,
+            "forced": self.n_forced,
         }

@@ -85,15 +85,15 @@ class AgingEvolution(Method):
     def propose(self, k: int) -> list[Arch]:
         """Candidates drawn the way ``ask`` draws them.
 
-        While the initial population is filled: ``k`` random architectures (the first is what
-        ``ask`` would return). During evolution: one tournament, then ``k`` distinct mutations
-        of its parent; when ``k`` reaches the number of neighbours, all of them (the notebook's
-        ``mutate_spec_zero_cost`` looks at every one-edge neighbour).
+        While the initial population is filled: only the next initial member (the notebook's
+        AE + move fills its population at random; the proxy guides mutations only). During
+        evolution: one tournament, then ``k`` distinct mutations of its parent; when ``k``
+        reaches the number of neighbours, all of them (the notebook's ``mutate_spec_zero_cost``
+        looks at every one-edge neighbour).
         """
         self._ensure_setup()
         if self._initialising():
-            first = self._ask()
-            return [first] + [self.space.sample(self.rng) for _ in range(k - 1)]
+            return [self._ask()]
         parent = self._parent()
         neigh = self.space.neighbors(parent)
         if k >= len(neigh):

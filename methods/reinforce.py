@@ -15,7 +15,9 @@ Semantics followed (read from the reference code and its scripts):
 - the recommended architecture is the best by score among all evaluated (``max(trace)``).
 
 Implemented in numpy (a 6x5 policy does not need torch); the rng is the method's generator.
-Under a constraint (``space.is_valid``) the policy draws again until the draw is valid.
+Under a constraint (``space.is_valid``) the policy draws again until the draw is valid; after
+``max_resample`` invalid draws it samples the policy restricted to valid architectures by
+importance resampling of ``max_resample`` uniform valid ones.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Reinforce(Method):
         rng: np.random.Generator,
         learning_rate: float = 0.5,
         ema_momentum: float = 0.9,
-        max_resample: int = 10_000,
+        max_resample: int = 1_000,
     ) -> None:
         super().__init__(space, rng)
         self.learning_rate = learning_rate
@@ -72,7 +74,13 @@ class Reinforce(Method):
             arch = tuple(int(self.rng.choice(len(p), p=p)) for p in probs)
             if self.space.is_valid(arch):
                 return arch
-        raise RuntimeError(f"reinforce: no valid architecture in {self.max_resample} policy draws")
+        # The policy has drifted onto invalid architectures (it only ever sees valid ones, so a
+        # negative advantage can push mass there). Sample the policy *conditioned on validity*
+        # approximately: sampling-importance-resampling from uniform valid draws.
+        pool = [self.space.sample(self.rng) for _ in range(self.max_resample)]
+        logp = np.array([sum(np.log(probs[i][c] + 1e-300) for i, c in enumerate(a)) for a in pool])
+        w = np.exp(logp - logp.max())
+        return pool[int(self.rng.choice(len(pool), p=w / w.sum()))]
 
     def _step(self, arch: Arch, advantage: float) -> None:
         """One Adam step on ``-log p(arch) * advantage`` (torch.optim.Adam's update)."""

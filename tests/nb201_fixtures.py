@@ -210,13 +210,17 @@ def nb201_pth_dict(
     }
 
 
-def write_nb201_pth(path: Path | str, indices: Iterable[int], **kwargs: Any) -> Path:
-    """Write an official-format ``.pth`` (torch.save of :func:`nb201_pth_dict`)."""
+def write_nb201_pth(path: Path | str, indices: Iterable[int], *, zip_format: bool = False, **kwargs: Any) -> Path:
+    """Write an official-format ``.pth`` (torch.save of :func:`nb201_pth_dict`).
+
+    The 2020 files predate torch 1.6, so by default the legacy (non-zip) torch layout is
+    written; ``zip_format=True`` writes what a current ``torch.save`` writes.
+    """
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(nb201_pth_dict(indices, **kwargs), path)
+    torch.save(nb201_pth_dict(indices, **kwargs), path, _use_new_zipfile_serialization=zip_format)
     return path
 
 

@@ -212,14 +212,20 @@ class ShuffleNetV2OneShot(nn.Module):
             x = self.features[i][arch[i]](x)
         return x
 
-    def forward_suffix(self, h: torch.Tensor, arch: Sequence[int], k: int) -> torch.Tensor:
-        """Blocks ``k..`` of ``arch`` and the head, from the output ``h`` of :meth:`forward_prefix`."""
+    def forward_suffix(self, h: torch.Tensor, arch: Sequence[int], k: int, head: bool = True) -> torch.Tensor:
+        """Blocks ``k..`` of ``arch`` and the head, from the output ``h`` of :meth:`forward_prefix`.
+
+        ``head=False`` stops after ``conv_last`` (its BN is the last one): enough for BN
+        recalibration, and it skips dropout, whose train-mode mask would draw from torch's global RNG.
+        """
         arch = self.check_arch(arch)
         if not 0 <= k <= self.n_blocks:
             raise ValueError(f"prefix length must be in 0..{self.n_blocks}, got {k}")
         for i in range(k, self.n_blocks):
             h = self.features[i][arch[i]](h)
         h = self.conv_last(h)
+        if not head:
+            return h
         h = self.globalpool(h)
         h = self.dropout(h)
         h = h.flatten(1)

@@ -53,3 +53,8 @@ class SupernetSpace(SearchSpace):
 
     def describe(self, arch: Sequence[int]) -> str:
         return " ".join(CHOICE_NAMES[int(c)] for c in arch)
+
+
+def mnist_small_space() -> SupernetSpace:
+    """Zero-argument factory (conformance suite hook): the mnist-small space with its FLOPs limit."""
+    return SupernetSpace("mnist-small")

@@ -1,0 +1,145 @@
+"""Fused scoring: all requested proxies of one network with as few passes as correctness allows.
+
+Pass plan (the reference code runs one forward+backward per proxy, two forwards for grasp, and a
+copy of the network for each):
+
+1. **One forward** of the batch (train-mode BN, input with ``requires_grad`` when jacob_cov is asked),
+   with forward hooks that keep each Conv2d/Linear output (fisher) and pre-hooks on each ReLU that
+   accumulate the NASWOT kernel (naswot). From that one graph:
+   - one ``autograd.grad`` of the cross-entropy w.r.t. the weights and the layer outputs gives
+     grad_norm, snip and fisher, and g for grasp (built with ``create_graph`` when grasp is asked);
+   - grasp: one more ``autograd.grad`` of ``sum(g.detach() * g)`` gives H g (the reference needs a
+     second forward for this; the graph of the first forward is the same graph);
+   - jacob_cov: one ``autograd.grad`` of ``sum(logits)`` w.r.t. the input.
+2. synflow needs its own pass (no BN, float64, |weights|, all-ones input of batch size 1).
+3. params and flops need no gradient (flops: one forward of one image under the FLOP counter).
+
+The scores equal the one-proxy-at-a-time functions of the registry within float tolerance
+(``tests/test_proxies_fused.py``).
+
+Seeding: :func:`seeded_net` builds the network inside ``torch.random.fork_rng`` after
+``torch.manual_seed(seed)``, so the initialisation depends only on ``seed`` and the caller's global
+RNG state is unchanged afterwards. :func:`arch_seed` derives one seed per architecture index from a
+run seed with ``numpy.random.SeedSequence([seed, index])``, so a resumed run rebuilds the same nets.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.proxies import plain
+from bench.proxies._common import check_batch, forward_checked, scoring_mode, weighted_layers
+from bench.proxies.gradient import capture_outputs, fisher_from, grad_norm_from, grasp_from, snip_from
+from bench.proxies.jacobian import NaswotKernel, jacob_cov_score
+from bench.proxies.registry import get_proxy, resolve_proxies
+from bench.proxies.synflow import synflow
+
+# Proxies that the shared pass computes; others in the registry are called alone.
+SHARED = frozenset({"grad_norm", "snip", "fisher", "grasp", "jacob_cov", "naswot"})
+LOSS_GRAD = frozenset({"grad_norm", "snip", "fisher", "grasp"})
+
+
+def seeded_net(factory: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``factory()`` with PyTorch default init drawn from ``torch.manual_seed(seed)`` in a forked
+    RNG context: no global random state leaks in or out."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return factory()
+
+
+def arch_seed(seed: int, index: int) -> int:
+    """Initialisation seed of architecture ``index`` in a run with seed ``seed``."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def _shared_pass(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, want: set[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with scoring_mode(net):
+        layers = weighted_layers(net)
+        weights = [m.weight for m in layers]
+        acts: list[tuple[int, torch.Tensor]] = []
+        handles = capture_outputs(layers, acts) if "fisher" in want else []
+        kern = NaswotKernel(net, inputs.shape[0]) if "naswot" in want else None
+        need_jacob = "jacob_cov" in want
+        x = inputs.detach().clone().requires_grad_(True) if need_jacob else inputs
+        try:
+            y = forward_checked(net, x)
+        finally:
+            for h in handles:
+                h.remove()
+            if kern is not None:
+                kern.remove()
+        if kern is not None:
+            out["naswot"] = kern.score()
+        if want & LOSS_GRAD:
+            loss = F.cross_entropy(y, targets)
+            act_tensors = [a for _, a in acts]
+            grads = torch.autograd.grad(
+                loss, weights + act_tensors, create_graph="grasp" in want, retain_graph=True, allow_unused=True
+            )
+            gw, ga = grads[: len(weights)], grads[len(weights):]
+            if "grad_norm" in want:
+                out["grad_norm"] = grad_norm_from(gw)
+            if "snip" in want:
+                out["snip"] = snip_from(weights, gw)
+            if "fisher" in want:
+                out["fisher"] = fisher_from(layers, acts, ga)
+            if "grasp" in want:
+                z = sum((g.detach() * g).sum() for g in gw if g is not None)
+                if isinstance(z, torch.Tensor):
+                    hg = torch.autograd.grad(z, weights, retain_graph=need_jacob, allow_unused=True)
+                    out["grasp"] = grasp_from(weights, hg)
+                else:
+                    out["grasp"] = 0.0
+            del grads, gw, ga, act_tensors
+        acts.clear()
+        if need_jacob:
+            (jac,) = torch.autograd.grad(y.sum(), x)
+            out["jacob_cov"] = jacob_cov_score(jac)
+    return out
+
+
+def score_all(
+    net_or_factory: nn.Module | Callable[[], nn.Module],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    proxies: str | list[str] | tuple[str, ...] = "all",
+    seed: int | None = None,
+) -> dict[str, float]:
+    """All requested proxies of one network, fused. ``net_or_factory``: a network, or a callable
+    building one (then built with :func:`seeded_net` when ``seed`` is given). NaN/inf are returned
+    as they are."""
+    names = resolve_proxies(proxies)
+    check_batch(inputs, targets)
+    if isinstance(net_or_factory, nn.Module):
+        net = net_or_factory
+    else:
+        net = seeded_net(net_or_factory, seed) if seed is not None else net_or_factory()
+    scores: dict[str, float] = {}
+    want = set(names) & SHARED
+    if want:
+        scores.update(_shared_pass(net, inputs, targets, want))
+    for name in names:
+        if name in scores:
+            continue
+        if name == "synflow":
+            scores[name] = synflow(net, inputs, targets)
+        elif name == "params":
+            scores[name] = plain.params(net, inputs, targets)
+        elif name == "flops":
+            scores[name] = plain.flops(net, inputs, targets)
+        else:  # a proxy registered elsewhere: computed alone
+            scores[name] = get_proxy(name)(net, inputs, targets)
+    return {n: scores[n] for n in names}
+
+
+def score_each(
+    net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, proxies: str | list[str] | tuple[str, ...] = "all"
+) -> dict[str, float]:
+    """The reference way: every proxy alone, with its own passes (for comparison and benchmarks)."""
+    return {name: get_proxy(name)(net, inputs, targets) for name in resolve_proxies(proxies)}

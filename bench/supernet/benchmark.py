@@ -1,0 +1,236 @@
+"""The supernet as a :class:`~bench.core.Benchmark`: subnets with inherited weights, measured cost.
+
+``query(arch)`` = validation top-1 (%) of the subnet after BN recalibration (the SPOS search signal),
+``cost_s`` = the measured seconds of that evaluation (BN recalibration + validation forward).
+``final(arch)`` = top-1 on a held-out **test** split that no ``query`` ever touches (plus the
+validation numbers and FLOPs/params).
+
+Feature reuse seam (PCF-ES): ``announce({"frozen_prefix": (c0, c1, ..., c_{k-1})})`` records the
+choices a method has frozen for the first ``k`` blocks. When a prefix provider is plugged in
+(``prefix_provider=`` at construction or :meth:`SupernetBenchmark.set_prefix_provider`) every query
+whose architecture starts with the frozen prefix is evaluated with ``prefix_len=k`` through it (see
+``bench/supernet/evaluator.py`` for the provider contract). Without a provider the hint is recorded
+and has no effect on cost or results; this benchmark itself keeps no cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.core import Arch, Benchmark, Observation
+from bench.supernet.checkpoint import checkpoint_config, load_checkpoint
+from bench.supernet.configs import get_config
+from bench.supernet.evaluator import CostLedger, PrefixProvider, SubnetEvaluator
+from bench.supernet.model import ShuffleNetV2OneShot
+from bench.supernet.space import SupernetSpace
+
+_DATASETS = {"imagenet": "imagenet", "cifar10-small": "cifar10", "mnist-small": "mnist"}
+
+
+def _split(data: Any, *names: str) -> Any:
+    for n in names:
+        if isinstance(data, dict) and n in data:
+            return data[n]
+        if hasattr(data, n):
+            return getattr(data, n)
+    raise ValueError(f"supernet data needs a {' or '.join(repr(n) for n in names)} split")
+
+
+def _materialise(data: Any) -> Any:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        return data
+    return [(x, y) for x, y in data]
+
+
+class SupernetBenchmark(Benchmark):
+    name = "supernet"
+
+    def __init__(
+        self,
+        model: ShuffleNetV2OneShot,
+        data: Any,
+        *,
+        checkpoint: str | None = None,
+        flops_limit_m: float | None = None,
+        bn_batches: int | None = None,
+        bn_batch_size: int | None = None,
+        val_batch_size: int | None = None,
+        bn_momentum: float | None = None,
+        device: str = "cpu",
+        prefix_provider: PrefixProvider | None = None,
+        preload: bool = False,
+    ) -> None:
+        cfg = model.config
+        self.data_describe = dict(data.get("describe", {})) if isinstance(data, dict) else {}
+        recal, val, test = _split(data, "recal", "train"), _split(data, "val"), _split(data, "test")
+        if preload:  # read each batch once (the small configs fit in memory): no per-query loading
+            recal, val, test = (_materialise(d) for d in (recal, val, test))
+        self.config = cfg
+        self.dataset = _DATASETS.get(cfg.name, cfg.name)
+        self.space = SupernetSpace(cfg, flops_limit_m)
+        self.checkpoint = checkpoint
+        self.evaluator = SubnetEvaluator(
+            model,
+            recal,
+            val,
+            bn_batches=bn_batches or cfg.bn_recal_batches,
+            bn_batch_size=bn_batch_size or cfg.bn_recal_batch_size,
+            val_batch_size=val_batch_size or cfg.val_batch_size,
+            bn_momentum=bn_momentum,
+            device=device,
+            extra_sets={"test": test},
+        )
+        self.prefix_provider = prefix_provider
+        self.frozen_prefix: tuple[int, ...] = ()
+        self._val: dict[Arch, tuple[float, float]] = {}
+
+    # -- seam for feature reuse -------------------------------------------------------------
+    def set_prefix_provider(self, provider: PrefixProvider | None) -> None:
+        """Plug in (or remove) the prefix feature provider used for announced frozen prefixes."""
+        self.prefix_provider = provider
+
+    def announce(self, hints: dict[str, Any]) -> None:
+        """Accepts ``frozen_prefix``: the choices of the first k blocks the method has frozen."""
+        if "frozen_prefix" in hints:
+            prefix = tuple(int(c) for c in hints["frozen_prefix"])
+            n = self.config.n_blocks
+            if len(prefix) > n or any(not 0 <= c < self.config.n_choices for c in prefix):
+                raise ValueError(f"frozen_prefix {prefix} does not fit the {self.config.name} supernet ({n} blocks)")
+            self.frozen_prefix = prefix
+
+    def prefix_len_for(self, arch: Arch) -> int:
+        k = len(self.frozen_prefix)
+        if self.prefix_provider is None or k == 0 or tuple(arch[:k]) != self.frozen_prefix:
+            return 0
+        return k
+
+    # -- the protocol -----------------------------------------------------------------------
+    def query(self, arch: Arch, rng: np.random.Generator) -> Observation:
+        arch = self.space.check(arch)
+        k = self.prefix_len_for(arch)
+        res = self.evaluator.evaluate(arch, prefix_len=k, prefix_provider=self.prefix_provider if k else None)
+        self._val[arch] = (res.top1, res.top5)
+        info = {
+            "top5": res.top5,
+            "flops_m": self.space.flops_m(arch),
+            "prefix_len": k,
+            **{f"{p}_s": s for p, s in res.seconds.items()},
+        }
+        if res.energy_j is not None:
+            info["energy_j"] = res.energy_j
+        return Observation(score=res.top1, cost_s=float(sum(res.seconds.values())), cost_kind="measured", info=info)
+
+    def final(self, arch: Arch) -> dict[str, float]:
+        arch = self.space.check(arch)
+        search_ledger = self.evaluator.ledger
+        self.evaluator.ledger = CostLedger()  # final evaluations are not search cost
+        try:
+            if arch not in self._val:
+                r = self.evaluator.evaluate(arch)
+                self._val[arch] = (r.top1, r.top5)
+            test = self.evaluator.evaluate(arch, split="test")
+        finally:
+            self.evaluator.ledger = search_ledger
+        val1, val5 = self._val[arch]
+        return {
+            "val_acc": val1,
+            "val_top5": val5,
+            "test_acc": test.top1,
+            "test_top5": test.top5,
+            "flops_m": self.space.flops_m(arch),
+            "params_m": self.space.params(arch) / 1e6,
+        }
+
+    def describe(self) -> dict[str, str]:
+        ev = self.evaluator
+        return {
+            "benchmark": self.name,
+            "dataset": self.dataset,
+            "config": self.config.name,
+            "checkpoint": str(self.checkpoint) if self.checkpoint else "none (randomly initialised supernet)",
+            "flops_limit_m": f"{self.space.flops_limit_m:g}",
+            "bn_recal": f"{len(list(ev.recal))} batches, momentum {ev.bn_momentum or 'cumulative'}",
+            "device": str(ev.device),
+            "energy": ev.energy.source,
+            "cost_model": "measured wall seconds of BN recalibration + validation per subnet",
+            **self.data_describe,
+        }
+
+    def ledger(self) -> dict[str, Any]:
+        return self.evaluator.ledger.as_dict()
+
+
+def default_data(
+    config: str,
+    data_root: str | None = None,
+    seed: int = 0,
+    preprocessing: str = "standard",
+    bn_batches: int | None = None,
+    bn_batch_size: int | None = None,
+    val_batch_size: int | None = None,
+    workers: int = 0,
+) -> dict[str, Any]:
+    """The recal / val / test batches of a config from ``bench/supernet/data.py`` (``load_data``).
+
+    Recalibration: the first ``bn_batches`` training batches of the seeded step sampler (augmented
+    training view, fixed augmentation seeds), the same for every candidate; validation: the search-val
+    split in order; test: the held-out test split in order. All deterministic.
+    """
+    from bench.supernet import data as sd
+
+    cfg = get_config(config)
+    d = sd.load_data(cfg, data_root=data_root, seed=seed, preprocessing=preprocessing)
+    k = bn_batches or cfg.bn_recal_batches
+    b = min(bn_batch_size or cfg.bn_recal_batch_size, len(d.train))
+    vb = val_batch_size or cfg.val_batch_size
+    return {
+        "recal": sd.train_loader(d.train, b, seed, n_steps=k, workers=workers),
+        "val": sd.eval_loader(d.search_val, vb, workers=workers),
+        "test": sd.eval_loader(d.test, vb, workers=workers),
+        "describe": d.describe(),
+    }
+
+
+def make_supernet(
+    config: str | None = None,
+    checkpoint: str | Path | None = None,
+    data: Any = None,
+    data_root: str | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    preprocessing: str = "standard",
+    preload: bool | None = None,
+    **opts: Any,
+) -> SupernetBenchmark:
+    """Factory registered as ``supernet``.
+
+    ``config``: ``imagenet`` | ``cifar10-small`` | ``mnist-small`` (default: the checkpoint's config,
+    else ``mnist-small``). ``checkpoint``: official or our format; None = a randomly initialised
+    supernet (seed ``seed``), for smoke tests only. ``data``: a dict (or object) with ``recal`` (or
+    ``train``), ``val`` and ``test`` splits, each a pair of tensors, a list of batches or a
+    deterministic loader; None = :func:`default_data` (``data_root``, ``preprocessing`` for ImageNet:
+    ``standard`` or ``spos``). ``preload``: materialise all batches once in memory (default: on for
+    the small configs, off for ImageNet). ``device``: ``cpu``, ``cuda`` or ``auto``. Other options (``flops_limit_m``, ``bn_batches``, ``bn_batch_size``,
+    ``val_batch_size``, ``bn_momentum``, ``prefix_provider``) go to :class:`SupernetBenchmark`.
+    """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if checkpoint is not None:
+        recorded = checkpoint_config(checkpoint)
+        name = get_config(config or recorded or "imagenet").name
+        model, _ = load_checkpoint(checkpoint, name, seed=seed)
+    else:
+        name = get_config(config or "mnist-small").name
+        model = ShuffleNetV2OneShot(name, seed=seed)
+    if data is None:
+        keys = ("bn_batches", "bn_batch_size", "val_batch_size")
+        data = default_data(name, data_root, seed, preprocessing, **{k: opts.get(k) for k in keys})
+        if preload is None:
+            preload = name != "imagenet"
+    return SupernetBenchmark(
+        model, data, checkpoint=str(checkpoint) if checkpoint else None, device=device, preload=bool(preload), **opts
+    )

@@ -1,0 +1,214 @@
+"""``nasrepro correlate``: score NB201 cells with zero-cost proxies on one real minibatch, then rank-
+correlate each proxy with the 200-epoch test accuracy (and the three-proxy vote).
+
+Outputs in ``--out DIR``: ``scores.csv`` (the resumable score store, see
+:mod:`bench.proxies.store`), ``correlation.csv`` and ``correlation.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.io import atomic_write_text
+
+NB201_SIZE = 15625
+DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
+# 200-epoch test accuracy columns of shared/data/nb201/nb201_accuracy.csv (fallback reader)
+CSV_TEST_COLUMN = {"cifar10": "cifar10_test_200", "cifar100": "cifar100_test_200", "imagenet16-120": "imagenet16_test_200"}
+
+
+def normalise_dataset(name: str) -> str:
+    key = name.lower().replace("_", "-")
+    key = {"imagenet16": "imagenet16-120", "imagenet": "imagenet16-120"}.get(key, key)
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return key
+
+
+def parse_archs(spec: str | int, seed: int) -> list[int]:
+    """``N`` (the first N of a seeded permutation of all indices, so a larger N extends a smaller
+    one), ``all``, or a FILE with one NB201 index per line."""
+    text = str(spec).strip()
+    if text == "all":
+        return list(range(NB201_SIZE))
+    if text.isdigit():
+        n = int(text)
+        if not 1 <= n <= NB201_SIZE:
+            raise ValueError(f"--archs {n}: choose 1..{NB201_SIZE}, 'all' or a file of indices")
+        return [int(i) for i in np.random.default_rng(seed).permutation(NB201_SIZE)[:n]]
+    path = Path(text)
+    if not path.is_file():
+        raise FileNotFoundError(f"--archs {text!r} is neither a number, 'all', nor an existing file of indices")
+    out: list[int] = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        if not line.isdigit() or not 0 <= int(line) < NB201_SIZE:
+            raise ValueError(f"{path} line {n}: {line!r} is not an NB201 index 0..{NB201_SIZE - 1}")
+        if int(line) not in out:
+            out.append(int(line))
+    if not out:
+        raise ValueError(f"{path} lists no architecture index")
+    return out
+
+
+def load_batch(dataset: str, images: str | None, batch: int, seed: int) -> tuple[Any, Any, str]:
+    """``(inputs, targets, provenance)``: one random minibatch of the training split."""
+    from bench.data import load_source, minibatch
+
+    src = load_source(dataset, images, split="train")
+    n_classes = NUM_CLASSES[dataset]
+    if src.num_classes > n_classes:
+        raise ValueError(f"{src.name} has {src.num_classes} classes but the {dataset} network has {n_classes} outputs")
+    x, y = minibatch(src, batch, np.random.default_rng(seed))
+    if x.shape[1] != 3:
+        raise ValueError(f"images must have 3 channels for the NB201 network, got shape {tuple(x.shape[1:])}")
+    return x, y, src.provenance
+
+
+def score_archs(indices: list[int], dataset: str, images: str | None, proxies: tuple[str, ...], seed: int,
+                out_dir: Path, batch: int = 64, progress: bool = True) -> Path:
+    """Score ``indices`` into ``out_dir/scores.csv`` (resuming what is there); returns its path."""
+    import torch
+    from tqdm import tqdm
+
+    from bench.nb201.network import build_nb201_net
+    from bench.nb201.space import index_to_arch, to_str
+    from bench.proxies import arch_seed, score_all, seeded_net
+    from bench.proxies.store import ScoreStore
+
+    x, y, provenance = load_batch(dataset, images, batch, seed)
+    settings = {"bench": "nb201", "dataset": dataset, "images": provenance, "batch": batch, "seed": seed,
+                "proxies": list(proxies), "init": "pytorch-default, seed=SeedSequence([seed, index])"}
+    path = out_dir / "scores.csv"
+    with ScoreStore(path, settings) as store:
+        todo = [i for i in indices if i not in store.done]
+        bar = tqdm(todo, desc=f"scoring {dataset}", unit="cell", disable=not progress,
+                   initial=len(indices) - len(todo), total=len(indices))
+        for idx in bar:
+            arch = index_to_arch(idx)
+            net = seeded_net(lambda arch=arch: build_nb201_net(arch, num_classes=NUM_CLASSES[dataset]), arch_seed(seed, idx))
+            t0 = time.perf_counter()
+            scores = score_all(net, x, y, proxies)
+            store.append(idx, to_str(arch), scores, time.perf_counter() - t0)
+            del net
+        bar.close()
+    del torch
+    return path
+
+
+def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = None) -> tuple[np.ndarray, str]:
+    """200-epoch test accuracy of each index: ``make_nb201(dataset, table).final(arch)['test_acc']``
+    when the tabular benchmark is available, else the shared CSV's NATS seed-mean column."""
+    from bench.nb201.space import index_to_arch
+
+    try:
+        from bench.nb201.benchmark import make_nb201
+    except ImportError:
+        make_nb201 = None
+    if make_nb201 is not None:
+        bench = make_nb201(dataset=dataset, table=table) if table else make_nb201(dataset=dataset)
+        acc = np.array([float(bench.final(index_to_arch(i))["test_acc"]) for i in indices])
+        return acc, f"make_nb201({dataset!r}).final(arch)['test_acc'] (200 epochs)"
+    path = Path(table) if table else None
+    if path is None:
+        root = os.environ.get("NASREPRO_DATA")
+        if not root:
+            raise FileNotFoundError("no NB201 accuracy table: pass --table PATH or set NASREPRO_DATA")
+        path = Path(root) / "nb201" / "nb201_accuracy.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"NB201 table {path} not found; pass --table PATH")
+    frame = pd.read_csv(path, usecols=["index", CSV_TEST_COLUMN[dataset]]).set_index("index")
+    return frame.loc[indices, CSV_TEST_COLUMN[dataset]].to_numpy(dtype=float), f"{path.name}:{CSV_TEST_COLUMN[dataset]}"
+
+
+def correlate(indices: list[int], dataset: str, out_dir: Path, table: str | None = None) -> pd.DataFrame:
+    """Read ``out_dir/scores.csv``, correlate the rows of ``indices`` and write correlation.csv|md."""
+    from bench.proxies.correlation import correlation_table
+    from bench.proxies.store import read_scores
+
+    meta, frame = read_scores(out_dir / "scores.csv")
+    frame = frame.set_index("index")
+    have = [i for i in indices if i in frame.index]
+    if len(have) < 2:
+        raise ValueError(f"{out_dir / 'scores.csv'} holds {len(have)} of the requested architectures; score them first")
+    frame = frame.loc[have]
+    acc, acc_label = nb201_test_accuracy(dataset, have, table)
+    table_df = correlation_table(frame, acc, meta["proxies"])
+    table_df.insert(0, "dataset", dataset)
+    atomic_write_text(out_dir / "correlation.csv", table_df.to_csv(index=False, float_format="%.6g"))
+    sec = frame["seconds"].to_numpy(dtype=float)
+    lines = [
+        f"# Zero-cost proxies vs NB201 accuracy ({dataset})", "",
+        f"- architectures: {len(have)} (seed {meta['seed']}); images: {meta['images']}; batch {meta['batch']}",
+        f"- accuracy: {acc_label}",
+        f"- scoring time per cell (all proxies, fused): mean {sec.mean():.3f} s, median {np.median(sec):.3f} s",
+        "- `vote` is the pair-agreement fraction of the majority of synflow, jacob_cov, snip (not a Spearman)",
+        "- NaN/inf scores are dropped from each correlation and counted in n_dropped", "",
+        table_df.to_markdown(index=False, floatfmt=".4f") if _has_tabulate() else table_df.to_string(index=False),
+    ]
+    atomic_write_text(out_dir / "correlation.md", "\n".join(lines) + "\n")
+    return table_df
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cmd_correlate(args: argparse.Namespace) -> int:
+    import torch
+
+    from bench.proxies import resolve_proxies
+
+    torch.set_num_threads(args.threads)
+    if args.bench != "nb201":
+        raise ValueError(f"--bench {args.bench!r}: only nb201 is supported")
+    if args.batch < 2:
+        raise ValueError(f"--batch {args.batch}: need at least 2 images")
+    dataset = normalise_dataset(args.dataset)
+    proxies = resolve_proxies(args.proxies)
+    indices = parse_archs(args.archs, args.seed)
+    if args.table and not Path(args.table).exists():
+        raise FileNotFoundError(f"--table {args.table} not found")
+    out = Path(args.out)
+    score_archs(indices, dataset, args.images, proxies, args.seed, out, batch=args.batch, progress=not args.quiet)
+    table = correlate(indices, dataset, out, args.table)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"wrote {out / 'scores.csv'}, {out / 'correlation.csv'}, {out / 'correlation.md'}")
+    return 0
+
+
+def add_correlate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bench", default="nb201", help="benchmark (nb201)")
+    p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or imagenet16-120")
+    p.add_argument("--table", default=None, help="NB201 accuracy table (default: the tabular benchmark's own)")
+    p.add_argument("--images", default=None,
+                   help="an .npz shaped like shared/data/images/* or a torchvision root (default: shared files "
+                        "when NASREPRO_DATA is set, else MNIST-5k as a stand-in)")
+    p.add_argument("--archs", default="1000", help="N (seeded random sample), 'all', or a FILE of indices")
+    p.add_argument("--proxies", default="all", help="'all' or a comma-separated list")
+    p.add_argument("--seed", type=int, default=0, help="seed of the arch sample, the minibatch and the inits")
+    p.add_argument("--batch", type=int, default=64, help="minibatch size (reference: 64)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("correlate", help="zero-cost proxy scores and rank correlation on NB201",
+                              description=__doc__.splitlines()[0] if __doc__ else None)
+    add_correlate_arguments(p)
+    p.add_argument("--out", required=True, help="output folder (scores.csv is resumed when present)")
+    p.set_defaults(func=cmd_correlate)
