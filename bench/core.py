@@ -162,6 +162,13 @@ class Benchmark(ABC):
         ignores keys it does not use.
         """
 
+    def reset(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Forget per-run state (announced hints, caches, ledgers); the runner calls it before each run.
+
+        A benchmark object may serve many runs (a grid worker builds it once); nothing one run
+        announced or measured may leak into the next.
+        """
+
     def ledger(self) -> dict[str, Any]:
         """Measured cost breakdown (seconds per phase, energy, cache bytes), if any."""
         return {}

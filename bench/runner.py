@@ -105,6 +105,7 @@ def run_search(
     if isinstance(budget, str):
         budget = Budget.parse(budget)
     m_rng, b_rng = seed_streams(seed)
+    benchmark.reset()
     method = make_method(method_name, benchmark.space, m_rng, **(params or {}))
     if wrap is not None:
         method = wrap(method, benchmark.space, m_rng)
@@ -114,6 +115,8 @@ def run_search(
     best_score = -math.inf
     t0 = time.perf_counter()
     while not budget.exhausted(len(records), cum) and len(records) < max_steps:
+        if records and method.done():
+            break
         arch = method.ask()
         arch = benchmark.space.check(arch)
         obs = benchmark.query(arch, b_rng)

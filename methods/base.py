@@ -90,6 +90,10 @@ class Method:
             raise RuntimeError("recommend() before any tell(): the budget allowed no evaluation")
         return max(self.history, key=lambda h: h[1])[0]
 
+    def done(self) -> bool:
+        """True when the method has converged and asks for nothing more (the runner stops early)."""
+        return False
+
     def hints(self) -> dict[str, Any]:
         """Announcements for the benchmark (see Benchmark.announce); none by default."""
         return {}

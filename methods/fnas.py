@@ -105,12 +105,11 @@ class FNAS(PPO):
         min_trained: int = 20,
         reuse_known: bool = True,
         ensemble_members: int = 5,
-        critic_hidden: int = 32,
-        critic_steps: int = 30,
+        critic_hidden: int = 64,
         transfer_n0: float = 50.0,
         replay_clip: float = 1.0,
         replay_capacity: int = 2000,
-        spare_patience: int = 20,
+        spare_patience: int = 5,
         **ppo_params: Any,
     ) -> None:
         super().__init__(space, rng, **ppo_params)
@@ -131,7 +130,6 @@ class FNAS(PPO):
         self.reuse_known = bool(reuse_known)
         self.ensemble_members = int(ensemble_members)
         self.critic_hidden = int(critic_hidden)
-        self.critic_steps = int(critic_steps)
         self.transfer_n0 = float(transfer_n0)
         self.replay_clip = float(replay_clip)
         self.replay_capacity = int(replay_capacity)
@@ -167,7 +165,7 @@ class FNAS(PPO):
                     self.critic.add(np.stack([self.space.encode(a) for a in archs]), z, group=1)
                     self.n_transfer += len(archs)
                 if self.n_transfer:
-                    self._refit(steps=max(200, self.critic_steps))
+                    self._refit()
 
     # -- critic helpers ----------------------------------------------------------------
     def _stats(self) -> tuple[float, float]:
@@ -181,7 +179,7 @@ class FNAS(PPO):
             return 0.0
         return self.transfer_n0 / (self.transfer_n0 + self.n_trained)
 
-    def _refit(self, steps: int) -> None:
+    def _refit(self) -> None:
         assert self.critic is not None
         mu, sd = self._stats()
         c = self.critic
@@ -191,7 +189,7 @@ class FNAS(PPO):
         y[own] = (np.asarray(self._own_rewards) - mu) / sd
         c.set_targets(y)
         c.w = np.where(own, 1.0, self._lambda())
-        c.fit(steps)
+        c.fit()
 
     def _critic_ready(self) -> bool:
         eff = self.n_trained + self._lambda() * self.n_transfer
@@ -324,7 +322,7 @@ class FNAS(PPO):
                 self._gap2 = float(np.mean((m - (np.asarray(rewards) - mu) / sd) ** 2))
             self._own_rewards.extend(rewards)
             self.critic.add(np.stack([self.space.encode(it.arch) for it in trained]), np.zeros(len(trained)))
-            self._refit(self.critic_steps)
+            self._refit()
 
     def step_info(self) -> dict[str, Any]:
         if not getattr(self, "_is_setup", False):

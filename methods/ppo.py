@@ -54,13 +54,17 @@ class CategoricalPolicy:
         self._m = np.zeros_like(self.logits)
         self._v = np.zeros_like(self.logits)
         self._t = 0
+        self._probs: list[np.ndarray] | None = None
 
     def probs(self) -> list[np.ndarray]:
+        if self._probs is not None:
+            return self._probs
         out = []
         for i in range(len(self.choices)):
             z = self.logits[self.offsets[i] : self.offsets[i + 1]]
             e = np.exp(z - z.max())
             out.append(e / e.sum())
+        self._probs = out
         return out
 
     def sample(self, rng: np.random.Generator) -> Arch:
@@ -98,6 +102,7 @@ class CategoricalPolicy:
         mhat = self._m / (1 - b1**self._t)
         vhat = self._v / (1 - b2**self._t)
         self.logits += self.lr * mhat / (np.sqrt(vhat) + eps)
+        self._probs = None
 
 
 @register("ppo")

@@ -23,8 +23,11 @@ Semantics followed (megvii-model/SinglePathOneShot; shared/reference/spos_repo_d
 Ask/tell: a whole generation is built when the previous one has been told completely (the
 official loop evaluates candidates as it builds them; since a generation's candidates only depend
 on the top-k of earlier generations, the result is the same set). After ``max_epochs`` generations
-the search goes on with more generations if the runner's budget allows (the official script stops;
-use an evaluation budget of ``population_num x max_epochs`` = 1000 to match it). When the space
+the search goes on with more generations if the runner's budget allows. The official loop runs
+``max_epochs`` times "update the top-k, then breed and evaluate the next generation", so it evaluates
+the initial population plus ``max_epochs`` bred generations: 50 + 20 x 50 = **1050** candidates, and
+``eval.py`` takes the best of all of them; use an evaluation budget of ``1050evals`` to match it
+(``max_epochs`` itself is kept for reference and step logs, the runner's budget is what stops). When the space
 is exhausted (no unseen legal architecture found in 10,000 random tries), the best architecture so
 far is asked again rather than failing. ``recommend`` = best validation top-1 told (base class).
 """

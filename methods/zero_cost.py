@@ -73,7 +73,9 @@ class TableScorer:
     @classmethod
     def from_csv(cls, path: Path | str, proxy: str, space: SearchSpace) -> TableScorer:
         """Read ``scores.csv`` (columns ``index`` or ``arch``, one column per proxy, and optionally
-        ``seconds``, ``<proxy>_s`` or ``seconds_<proxy>``), as ``nasrepro correlate`` writes it."""
+        ``<proxy>_s``, ``seconds_<proxy>`` or ``seconds``), as ``nasrepro correlate`` writes it
+        (bench/proxies/store.py; there ``seconds`` is the time of scoring *all* its proxies for the
+        cell, so the proxy cost reported is an upper bound for one proxy)."""
         import pandas as pd
 
         path = Path(path)
@@ -81,7 +83,7 @@ class TableScorer:
             raise FileNotFoundError(
                 f"{path} not found; make one with 'nasrepro correlate --bench nb201 --archs all --out DIR'"
             )
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, comment="#")  # the store's first line is a '# nasrepro-proxy-scores' header
         if proxy not in df.columns:
             raise ValueError(f"{path} has no column {proxy!r}; its proxies: {', '.join(map(str, df.columns))}")
         if "arch" in df.columns:

@@ -63,10 +63,16 @@ def parse_archs(spec: str | int, seed: int) -> list[int]:
 
 def load_batch(dataset: str, images: str | None, batch: int, seed: int) -> tuple[Any, Any, str]:
     """``(inputs, targets, provenance)``: one random minibatch of the training split."""
-    from bench.data import load_source, minibatch
+    from dataclasses import replace
 
-    src = load_source(dataset, images, split="train")
+    from bench.data import load_source, minibatch, mnist5k
+
     n_classes = NUM_CLASSES[dataset]
+    if images == "mnist":  # the offline stand-in, asked for by name
+        src = mnist5k()
+        src = replace(src, num_classes=n_classes, provenance=f"{src.provenance} (used for {dataset})")
+    else:
+        src = load_source(dataset, images, split="train")
     if src.num_classes > n_classes:
         raise ValueError(f"{src.name} has {src.num_classes} classes but the {dataset} network has {n_classes} outputs")
     x, y = minibatch(src, batch, np.random.default_rng(seed))
@@ -75,9 +81,24 @@ def load_batch(dataset: str, images: str | None, batch: int, seed: int) -> tuple
     return x, y, src.provenance
 
 
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 0 <= K < N; None -> (0, 1)."""
+    if not text:
+        return 0, 1
+    try:
+        k, n = (int(t) for t in text.split("/"))
+    except ValueError:
+        raise ValueError(f"malformed --shard {text!r}: use K/N, e.g. 0/2 and 1/2 for two workers") from None
+    if not 0 <= k < n:
+        raise ValueError(f"--shard {text!r}: need 0 <= K < N")
+    return k, n
+
+
 def score_archs(indices: list[int], dataset: str, images: str | None, proxies: tuple[str, ...], seed: int,
-                out_dir: Path, batch: int = 64, progress: bool = True) -> Path:
-    """Score ``indices`` into ``out_dir/scores.csv`` (resuming what is there); returns its path."""
+                out_dir: Path, batch: int = 64, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> Path:
+    """Score ``indices`` into ``out_dir/scores.csv`` (resuming what is there); returns its path.
+    With ``shard=(k, n)`` only ``indices[k::n]`` are scored, so n worker processes can append to the
+    same store side by side (start the first one before the others: it writes the header)."""
     import torch
     from tqdm import tqdm
 
@@ -91,15 +112,16 @@ def score_archs(indices: list[int], dataset: str, images: str | None, proxies: t
                 "proxies": list(proxies), "init": "pytorch-default, seed=SeedSequence([seed, index])"}
     path = out_dir / "scores.csv"
     with ScoreStore(path, settings) as store:
-        todo = [i for i in indices if i not in store.done]
+        mine = indices[shard[0]::shard[1]]
+        todo = [i for i in mine if i not in store.done]
         bar = tqdm(todo, desc=f"scoring {dataset}", unit="cell", disable=not progress,
-                   initial=len(indices) - len(todo), total=len(indices))
+                   initial=len(mine) - len(todo), total=len(mine))
         for idx in bar:
             arch = index_to_arch(idx)
             net = seeded_net(lambda arch=arch: build_nb201_net(arch, num_classes=NUM_CLASSES[dataset]), arch_seed(seed, idx))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             scores = score_all(net, x, y, proxies)
-            store.append(idx, to_str(arch), scores, time.perf_counter() - t0)
+            store.append(idx, to_str(arch), scores, time.perf_counter() - t0, time.process_time() - c0)
             del net
         bar.close()
     del torch
@@ -184,7 +206,12 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     if args.table and not Path(args.table).exists():
         raise FileNotFoundError(f"--table {args.table} not found")
     out = Path(args.out)
-    score_archs(indices, dataset, args.images, proxies, args.seed, out, batch=args.batch, progress=not args.quiet)
+    shard = parse_shard(args.shard)
+    score_archs(indices, dataset, args.images, proxies, args.seed, out, batch=args.batch, progress=not args.quiet,
+                shard=shard)
+    if shard[1] > 1:
+        print(f"shard {shard[0]}/{shard[1]} done; run the same command without --shard to correlate")
+        return 0
     table = correlate(indices, dataset, out, args.table)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"wrote {out / 'scores.csv'}, {out / 'correlation.csv'}, {out / 'correlation.md'}")
@@ -196,14 +223,16 @@ def add_correlate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or imagenet16-120")
     p.add_argument("--table", default=None, help="NB201 accuracy table (default: the tabular benchmark's own)")
     p.add_argument("--images", default=None,
-                   help="an .npz shaped like shared/data/images/* or a torchvision root (default: shared files "
-                        "when NASREPRO_DATA is set, else MNIST-5k as a stand-in)")
+                   help="an .npz shaped like shared/data/images/* or a torchvision root, or 'mnist' (default: shared "
+                        "files when NASREPRO_DATA is set, else MNIST-5k as a stand-in)")
     p.add_argument("--archs", default="1000", help="N (seeded random sample), 'all', or a FILE of indices")
     p.add_argument("--proxies", default="all", help="'all' or a comma-separated list")
     p.add_argument("--seed", type=int, default=0, help="seed of the arch sample, the minibatch and the inits")
     p.add_argument("--batch", type=int, default=64, help="minibatch size (reference: 64)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--shard", default=None, help="K/N: score only every N-th architecture from the K-th "
+                   "(N workers side by side on one store); correlation is left to a run without --shard")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -145,8 +145,13 @@ def test_shared_files(shared_data):
     c100 = shared_source("cifar100", "train", shared_data)
     assert c100.stand_in and c100.num_classes == 100 and set(c100.y.tolist()) == {54, 62, 70, 82, 92}
     im = shared_source("imagenet16-120", "train", shared_data)
-    assert im.stand_in and len(im) == 120 and sorted(im.y.tolist()) == list(range(120)) and im.x.shape[-1] == 16
-    assert load_source("imagenet16-120", shared_data / "images/imagenet/imagenet1k_samples_box16.npz").y.max() == 119
+    assert (
+        im.stand_in and len(im) == 120 and sorted(im.y.tolist()) == list(range(120)) and im.x.shape[-1] == 16
+    )
+    assert (
+        load_source("imagenet16-120", shared_data / "images/imagenet/imagenet1k_samples_box16.npz").y.max()
+        == 119
+    )
     with pytest.raises(ValueError):
         shared_source("imagenet16-120", "test", shared_data)
 

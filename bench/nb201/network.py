@@ -50,23 +50,33 @@ def arch_ops(arch: ArchLike) -> tuple[str, ...]:
         return tuple(OPS[c] for c in _from_str(arch))
     idx = tuple(int(c) for c in arch)
     if len(idx) != len(EDGES) or not all(0 <= c < len(OPS) for c in idx):
-        raise ValueError(f"NB201 architecture {tuple(arch)} must be {len(EDGES)} op indices in 0..{len(OPS) - 1}")
+        raise ValueError(
+            f"NB201 architecture {tuple(arch)} must be {len(EDGES)} op indices in 0..{len(OPS) - 1}"
+        )
     return tuple(OPS[c] for c in idx)
 
 
 # ---------------------------------------------------------------------------------------------
 # ops
 # ---------------------------------------------------------------------------------------------
+def _norm(channels: int, bn: bool) -> nn.Module:
+    """BatchNorm2d (affine, running stats, as the official inference cell), or nothing when ``bn`` is
+    off: the BN-free copy the zero-cost reference scores synflow on (same module positions, so the
+    conv/linear weights keep their state-dict keys)."""
+    return nn.BatchNorm2d(channels, affine=True, track_running_stats=True) if bn else nn.Identity()
+
+
 class ReLUConvBN(nn.Module):
     """ReLU -> Conv2d (no bias) -> BatchNorm2d, the official order."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True,
-                 track_running_stats: bool = True) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, bn: bool = True
+    ) -> None:
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
             nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats),
+            _norm(c_out, bn),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -98,16 +108,16 @@ class Zero(nn.Module):
         return x.mul(0.0)
 
 
-def make_op(name: str, channels: int) -> nn.Module:
+def make_op(name: str, channels: int, bn: bool = True) -> nn.Module:
     """One cell edge op with ``channels`` in and out, stride 1 (the only case in NB201 cells)."""
     if name == "none":
         return Zero()
     if name == "skip_connect":
         return Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, 0)
+        return ReLUConvBN(channels, channels, 1, 1, 0, bn)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, 1)
+        return ReLUConvBN(channels, channels, 3, 1, 1, bn)
     if name == "avg_pool_3x3":
         return AvgPool3x3(1)
     raise ValueError(f"unknown NB201 op {name!r}; choose one of {OPS}")
@@ -116,12 +126,12 @@ def make_op(name: str, channels: int) -> nn.Module:
 class ResNetBasicblock(nn.Module):
     """The reduction block between stages (stride 2, channels doubled), official layout."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 2) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int = 2, bn: bool = True) -> None:
         super().__init__()
         if stride != 2:
             raise ValueError("NB201 reduction blocks have stride 2")
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride, 1)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride, 1, bn)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1, bn)
         self.downsample = nn.Sequential(
             nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
             nn.Conv2d(c_in, c_out, kernel_size=1, stride=1, padding=0, bias=False),
@@ -135,11 +145,11 @@ class ResNetBasicblock(nn.Module):
 class NB201Cell(nn.Module):
     """A 4-node cell; ``edges["j<-i"]`` is the op from node i to node j."""
 
-    def __init__(self, ops: Sequence[str], channels: int) -> None:
+    def __init__(self, ops: Sequence[str], channels: int, bn: bool = True) -> None:
         super().__init__()
         self.ops = tuple(ops)
         self.in_dim = self.out_dim = channels
-        self.edges = nn.ModuleDict({e: make_op(op, channels) for e, op in zip(EDGES, self.ops)})
+        self.edges = nn.ModuleDict({e: make_op(op, channels, bn) for e, op in zip(EDGES, self.ops)})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -184,13 +194,23 @@ class Block:
 class NB201Network(nn.Module):
     """The NB201 network (``TinyNetwork`` of the official code); ``forward`` returns logits."""
 
-    def __init__(self, arch: ArchLike, num_classes: int = 10, C: int = 16, N: int = 5, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        arch: ArchLike,
+        num_classes: int = 10,
+        C: int = 16,
+        N: int = 5,
+        in_channels: int = 3,
+        bn: bool = True,
+    ) -> None:
         super().__init__()
         if C < 1 or N < 1 or num_classes < 1 or in_channels < 1:
-            raise ValueError(f"NB201 network needs C, N, num_classes, in_channels >= 1 (got {C}, {N}, {num_classes}, {in_channels})")
+            raise ValueError(
+                f"NB201 network needs C, N, num_classes, in_channels >= 1 (got {C}, {N}, {num_classes}, {in_channels})"
+            )
         self.arch_ops = arch_ops(arch)
-        self.C, self.N, self.num_classes = C, N, num_classes
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+        self.C, self.N, self.num_classes, self.in_channels, self.bn = C, N, num_classes, in_channels, bn
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), _norm(C, bn))
         # Same flat list as the official network: N cells, reduction, N cells, reduction, N cells.
         self.cells = nn.ModuleList()
         self.positions: list[tuple[int, int]] = []  # (stage, cell within stage or -1 for a reduction)
@@ -198,13 +218,13 @@ class NB201Network(nn.Module):
         for stage in range(3):
             c_cur = C * 2**stage
             if stage > 0:
-                self.cells.append(ResNetBasicblock(c_prev, c_cur, 2))
+                self.cells.append(ResNetBasicblock(c_prev, c_cur, 2, bn))
                 self.positions.append((stage, -1))
             for k in range(N):
-                self.cells.append(NB201Cell(self.arch_ops, c_cur))
+                self.cells.append(NB201Cell(self.arch_ops, c_cur, bn))
                 self.positions.append((stage, k))
             c_prev = c_cur
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))
+        self.lastact = nn.Sequential(_norm(c_prev, bn), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 
@@ -224,15 +244,35 @@ class NB201Network(nn.Module):
     def blocks(self, image_size: int = 32) -> list[Block]:
         """Every block with its pool identity, in forward order (see :class:`Block`)."""
         in_c = self.stem[0].in_channels
-        out: list[Block] = [Block("stem", "conv3x3_bn", 0, -1, "", (in_c, image_size, image_size),
-                                  (self.C, image_size, image_size), self.stem)]
+        out: list[Block] = [
+            Block(
+                "stem",
+                "conv3x3_bn",
+                0,
+                -1,
+                "",
+                (in_c, image_size, image_size),
+                (self.C, image_size, image_size),
+                self.stem,
+            )
+        ]
         size = image_size
         for module, (stage, k) in zip(self.cells, self.positions):
             if k < 0:
                 assert isinstance(module, ResNetBasicblock)
                 new = (size + 1) // 2
-                out.append(Block("reduction", "resblock", stage, -1, "", (module.in_dim, size, size),
-                                 (module.out_dim, new, new), module))
+                out.append(
+                    Block(
+                        "reduction",
+                        "resblock",
+                        stage,
+                        -1,
+                        "",
+                        (module.in_dim, size, size),
+                        (module.out_dim, new, new),
+                        module,
+                    )
+                )
                 size = new
                 continue
             assert isinstance(module, NB201Cell)
@@ -241,8 +281,18 @@ class NB201Network(nn.Module):
                 out.append(Block("edge", op, stage, k, edge, shape, shape, module.edges[edge]))
         c_last = self.classifier.in_features
         head = nn.ModuleDict({"lastact": self.lastact, "classifier": self.classifier})
-        out.append(Block("head", f"linear{self.num_classes}", 2, -1, "", (c_last, size, size),
-                         (self.num_classes,), head))
+        out.append(
+            Block(
+                "head",
+                f"linear{self.num_classes}",
+                2,
+                -1,
+                "",
+                (c_last, size, size),
+                (self.num_classes,),
+                head,
+            )
+        )
         return out
 
     def edge_modules(self) -> Iterator[tuple[int, int, str, nn.Module]]:
@@ -253,18 +303,45 @@ class NB201Network(nn.Module):
                     yield stage, k, edge, module.edges[edge]
 
 
-def build_nb201_net(arch: ArchLike, num_classes: int = 10, C: int = 16, N: int = 5, in_channels: int = 3,
-                    seed: int | None = None) -> NB201Network:
+def build_nb201_net(
+    arch: ArchLike,
+    num_classes: int = 10,
+    C: int = 16,
+    N: int = 5,
+    in_channels: int = 3,
+    seed: int | None = None,
+    bn: bool = True,
+) -> NB201Network:
     """Build the network; PyTorch default initialisation.
 
     With ``seed`` the initialisation is drawn from a private RNG stream (the global RNG state is
-    saved and restored around the build), so the same seed gives the same weights.
+    saved and restored around the build), so the same seed gives the same weights. ``bn=False``
+    builds it without any BatchNorm (see :func:`prunable_copy`).
     """
     ctx = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
     with ctx:
         if seed is not None:
             torch.manual_seed(int(seed))
-        return NB201Network(arch, num_classes=num_classes, C=C, N=N, in_channels=in_channels)
+        return NB201Network(arch, num_classes=num_classes, C=C, N=N, in_channels=in_channels, bn=bn)
+
+
+def prunable_copy(net: NB201Network, bn: bool) -> NB201Network:
+    """A copy of ``net`` with (``bn=True``) or without (``bn=False``) BatchNorm, carrying its conv and
+    linear weights (and BN state where both have BN), same dtype and device. The zero-cost reference
+    scores synflow on such a BN-free copy (its ``get_prunable_copy(bn=False)``)."""
+    ref = next(net.parameters())
+    arch = tuple(OPS.index(o) for o in net.arch_ops)
+    new = NB201Network(arch, net.num_classes, net.C, net.N, net.in_channels, bn=bn)
+    new = new.to(device=ref.device, dtype=ref.dtype)
+    missing, unexpected = new.load_state_dict(net.state_dict(), strict=False)
+    # only BatchNorm entries may differ between the two
+    if any(not _is_bn_key(new, k) for k in missing) or any(not _is_bn_key(net, k) for k in unexpected):
+        raise RuntimeError(f"prunable_copy: weights do not line up ({missing[:3]}, {unexpected[:3]})")
+    return new
+
+
+def _is_bn_key(net: nn.Module, key: str) -> bool:
+    return isinstance(net.get_submodule(key.rsplit(".", 1)[0]), nn.BatchNorm2d)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,7 +374,8 @@ def count_params(arch: ArchLike, num_classes: int = 10, C: int = 16, N: int = 5,
 def count_flops(net: nn.Module, image_size: int = 32, in_channels: int = 3) -> int:
     """FLOPs of one forward pass of one image, as ``torch.utils.flop_counter.FlopCounterMode``
     counts them (2 per multiply-add, convolutions and matrix products only; BN, pooling and
-    ReLU are not counted). The official NB201 ``flops`` column counts multiply-adds, about half."""
+    ReLU are not counted). Half of it is the official NB201 ``flops`` convention (multiply-adds of
+    convolutions and the classifier): see :func:`flops_m`."""
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = net.training
@@ -309,3 +387,9 @@ def count_flops(net: nn.Module, image_size: int = 32, in_channels: int = 3) -> i
     finally:
         net.train(was_training)
     return int(counter.get_total_flops())
+
+
+def flops_m(net: nn.Module, image_size: int = 32, in_channels: int = 3) -> float:
+    """Millions of multiply-adds, the unit of the official NB201 ``flops`` (``count_flops / 2``;
+    e.g. 113.95136 for a cell with three 3x3 convs, where the official cost info says 113.95137)."""
+    return count_flops(net, image_size, in_channels) / 2e6

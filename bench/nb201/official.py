@@ -41,6 +41,7 @@ import bz2
 import codecs
 import collections
 import importlib
+import io
 import pickle
 import zipfile
 from collections.abc import Iterator
@@ -56,7 +57,12 @@ from bench.nb201 import space as nb201
 OFFICIAL_DATASETS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
 HPS = ("12", "200")
 MAX_SEEDS = 3
-TEST_SET = {"cifar10-valid": "ori-test", "cifar10": "ori-test", "cifar100": "x-test", "ImageNet16-120": "x-test"}
+TEST_SET = {
+    "cifar10-valid": "ori-test",
+    "cifar10": "ori-test",
+    "cifar100": "x-test",
+    "ImageNet16-120": "x-test",
+}
 NATS_META = "meta.pickle.pbz2"
 
 # User-facing data set -> (official set read for the search signal/cost, official set read for the
@@ -110,16 +116,22 @@ def detect_kind(path: Path | str) -> str:
     """``nb201-pth``, ``nats-tss-simple`` or ``nats-tss-full``; else a one-line ``ValueError``."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found; give an official NAS-Bench-201 .pth or a NATS-tss file/dir")
+        raise FileNotFoundError(
+            f"{path} not found; give an official NAS-Bench-201 .pth or a NATS-tss file/dir"
+        )
     if path.is_dir():
         if (path / NATS_META).is_file():
             return "nats-tss-simple"
-        raise ValueError(f"{path} is a folder without {NATS_META}; expected the NATS-tss-v1_0-3ffb9-simple folder")
+        raise ValueError(
+            f"{path} is a folder without {NATS_META}; expected the NATS-tss-v1_0-3ffb9-simple folder"
+        )
     if path.name.endswith(".pbz2"):
         return "nats-tss-full"
     if path.suffix in (".pth", ".pt"):
         return "nb201-pth"
-    raise ValueError(f"{path}: unknown official format; expected NAS-Bench-201-*.pth, NATS-tss-*.pickle.pbz2 or its -simple dir")
+    raise ValueError(
+        f"{path}: unknown official format; expected NAS-Bench-201-*.pth, NATS-tss-*.pickle.pbz2 or its -simple dir"
+    )
 
 
 # Globals that official files reference: containers and numpy scalars (numpy 1.x and 2.x names).
@@ -164,7 +176,9 @@ def _load_pbz2(path: Path) -> Any:
         with bz2.BZ2File(path, "rb") as fh:
             return _RestrictedUnpickler(fh).load()
     except (OSError, EOFError, pickle.UnpicklingError) as err:
-        raise ValueError(f"{path}: cannot read as a NATS-Bench .pickle.pbz2 ({err}); is it truncated?") from None
+        raise ValueError(
+            f"{path}: cannot read as a NATS-Bench .pickle.pbz2 ({err}); is it truncated?"
+        ) from None
 
 
 @contextmanager
@@ -176,8 +190,12 @@ def _torch_safe_globals() -> Iterator[None]:
     """
     import torch
 
-    allow: list[Any] = [collections.OrderedDict, np.dtype, np._core.multiarray.scalar,
-                        (np._core.multiarray.scalar, "numpy.core.multiarray.scalar")]
+    allow: list[Any] = [
+        collections.OrderedDict,
+        np.dtype,
+        np._core.multiarray.scalar,
+        (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+    ]
     allow += list(_numpy_dtype_classes().values())
     with torch.serialization.safe_globals(allow):
         yield
@@ -205,7 +223,7 @@ def _load_pth_fast(path: Path) -> Any:
                 names = [n for n in zf.namelist() if n.endswith("data.pkl")]
                 if not names:
                     raise pickle.UnpicklingError("zip without data.pkl")
-                with zf.open(names[0]) as pf:
+                with zf.open(names[0]) as raw, io.BufferedReader(raw, 1 << 20) as pf:
                     up = _RestrictedUnpickler(pf)
                     up.persistent_load = _no_tensors
                     return up.load()
@@ -222,10 +240,20 @@ def _load_pth_fast(path: Path) -> Any:
 def _load_pth(path: Path) -> dict[str, Any]:
     try:
         data = _load_pth_fast(path)
-    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError,
-            AttributeError, TypeError, IndexError) as err:
-        raise ValueError(f"{path}: cannot read as a NAS-Bench-201 .pth ({type(err).__name__}: {err}); "
-                         "is it truncated or another format?") from None
+    except (
+        EOFError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        AttributeError,
+        TypeError,
+        IndexError,
+    ) as err:
+        raise ValueError(
+            f"{path}: cannot read as a NAS-Bench-201 .pth ({type(err).__name__}: {err}); "
+            "is it truncated or another format?"
+        ) from None
     _check_top(data, path)
     return data
 
@@ -248,12 +276,18 @@ def _check_top(data: Any, path: Path) -> None:
     if not isinstance(data, dict) or not {"meta_archs", "arch2infos"} <= set(data):
         raise ValueError(f"{path}: not an official NAS-Bench-201/NATS file (no meta_archs/arch2infos)")
     if len(data["meta_archs"]) != nb201.N_ARCHS:
-        raise ValueError(f"{path}: has {len(data['meta_archs'])} architectures, expected {nb201.N_ARCHS}")
+        raise ValueError(
+            f"{path}: has {len(data['meta_archs'])} architectures, expected {nb201.N_ARCHS} "
+            "(NATS-sss, the size search space, is not an NB201 table)"
+        )
 
 
 def _index_map(meta_archs: list[str]) -> np.ndarray:
     """File index -> our official index (identity for official files; checked, not assumed)."""
-    return np.array([nb201.arch_to_index(nb201.from_str(s)) for s in meta_archs], dtype=np.int64)
+    try:
+        return np.array([nb201.arch_to_index(nb201.from_str(s)) for s in meta_archs], dtype=np.int64)
+    except ValueError as err:
+        raise ValueError(f"the file's meta_archs are not NB201 cells ({err})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,10 +303,12 @@ def _trial_values(rc: dict[str, Any]) -> dict[str, float | None]:
         "x-valid": acc.get(f"x-valid@{last}"),
         "x-test": acc.get(f"x-test@{last}"),
         "ori-test": acc.get(f"ori-test@{last}"),
-        # train-per-time = sum(train_times[0..last]) / epochs
-        "train_s": (sum(train_times[i] for i in range(last + 1)) / (last + 1)) if isinstance(train_times, dict) else None,
+        "train_s": None,
         "valid_s": None,
     }
+    # train-per-time = sum(train_times[0..last]) / epochs; valid-per-time likewise for x-valid
+    if isinstance(train_times, dict) and all(i in train_times for i in range(last + 1)):
+        out["train_s"] = sum(train_times[i] for i in range(last + 1)) / (last + 1)
     if times and all(f"x-valid@{i}" in times for i in range(last + 1)):
         out["valid_s"] = sum(times[f"x-valid@{i}"] for i in range(last + 1)) / (last + 1)
     return out
@@ -287,6 +323,7 @@ def _nanmean(values: list[float | None]) -> float:
 
 
 def _fill_arch(out: OfficialArrays, idx: int, hp2state: dict[str, Any]) -> None:
+    nats = out.kind.startswith("nats")
     for hp, state in hp2state.items():
         hp = {"less": "12", "full": "200"}.get(hp, hp)
         if hp not in HPS or state is None:
@@ -306,23 +343,28 @@ def _fill_arch(out: OfficialArrays, idx: int, hp2state: dict[str, Any]) -> None:
                 m["val_seeds"][hp][dataset][idx, k] = np.nan if v is None else float(v)
             if hp == "200" or np.isnan(out.flops_m[dataset][idx]):
                 rcs = [results[(dataset, s)] for s in seeds]
-                out.flops_m[dataset][idx] = _consistent([r["flop"] for r in rcs], seeds)
-                out.params_m[dataset][idx] = _consistent([r["params"] for r in rcs], seeds)
+                out.flops_m[dataset][idx] = _consistent([r["flop"] for r in rcs], seeds, nats)
+                out.params_m[dataset][idx] = _consistent([r["params"] for r in rcs], seeds, nats)
                 lat = [sum(r["latency"]) / len(r["latency"]) for r in rcs if r.get("latency")]
                 lat = [x for x in lat if x > 0]
                 out.latency_s[dataset][idx] = float(np.mean(lat)) if lat else np.nan
 
 
-def _consistent(values: list[float], seeds: list[int]) -> float:
-    # NATS-Bench v1.6 fix: seeds disagree on flops/params for a few archs; the official API then
-    # uses seed 888's value.
-    if len({f"{float(v):.5f}" for v in values}) > 1 and 888 in seeds:
+def _consistent(values: list[float], seeds: list[int], nats: bool) -> float:
+    # nats_bench >= 1.6: where trials disagree on flops/params (a legacy bug in a few cells) the
+    # API uses seed 888's value; nas_201_api averages. Each reader answers as its own API does.
+    if nats and len({f"{float(v):.5f}" for v in values}) > 1 and 888 in seeds:
         return float(values[list(seeds).index(888)])
     return float(np.mean([float(v) for v in values]))
 
 
 def read_direct(path: Path | str, progress: bool = True) -> OfficialArrays:
-    """Read an official file without the official API (less memory, much faster)."""
+    """Read an official file without the official API objects.
+
+    Same numbers as :func:`read_via_api`, several times faster. A ``.pth``/``.pbz2`` is one
+    pickle, so its whole content is in memory once (as with the API); the NATS ``-simple``
+    folder is streamed one architecture at a time.
+    """
     from tqdm import tqdm
 
     path = Path(path)
@@ -365,23 +407,65 @@ def _import_official(module: str, pip_name: str) -> Any:
         ) from None
 
 
-def load_api(path: Path | str, verbose: bool = False) -> Any:
-    """The official API object for ``path`` (NB201 .pth -> NASBench201API; NATS -> NATStopology)."""
+class _TorchShim:
+    """Stands in for ``torch`` inside ``nas_201_api.api_201``, whose only use of it is ``torch.load``."""
+
+    @staticmethod
+    def load(f: str, map_location: Any = None, **_: Any) -> Any:
+        return _load_pth(Path(f))
+
+
+@contextmanager
+def _api_loader(mod: Any, loader: str) -> Iterator[None]:
+    """How the official NB201 API reads its file.
+
+    ``"fast"``: our restricted C unpickler (same objects, ~20x faster than ``torch.load`` with
+    ``weights_only=True``, and no code from the file is run); ``"torch"``: ``torch.load`` with
+    ``weights_only=True`` (torch >= 2.6) and the file's numpy scalars allow-listed; ``"legacy"``:
+    whatever ``torch.load`` does by default (set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for the
+    pre-2.6 unrestricted unpickler the API was written for; only for files you trust).
+    """
+    if loader == "legacy":
+        yield
+    elif loader == "torch":
+        with _torch_safe_globals():
+            yield
+    elif loader == "fast":
+        api_mod = importlib.import_module(f"{mod.__name__}.api_201")
+        saved = api_mod.torch
+        api_mod.torch = _TorchShim
+        try:
+            yield
+        finally:
+            api_mod.torch = saved
+    else:
+        raise ValueError(f"unknown loader {loader!r}; expected fast, torch or legacy")
+
+
+def load_api(path: Path | str, verbose: bool = False, loader: str = "fast") -> Any:
+    """The official API object for ``path`` (NB201 .pth -> NASBench201API; NATS -> NATStopology).
+
+    ``loader`` (NB201 .pth only): see :func:`_api_loader`; the API objects are the same.
+    """
     path = Path(path)
     kind = detect_kind(path)
     if kind == "nb201-pth":
         mod = _import_official("nas_201_api", "nas-bench-201")
         try:
-            with _torch_safe_globals():
+            with _api_loader(mod, loader):
                 return mod.NASBench201API(str(path), verbose=verbose)
         except (RuntimeError, EOFError, pickle.UnpicklingError, AssertionError, KeyError) as err:
-            raise ValueError(f"{path}: the official NAS-Bench-201 API cannot load it ({type(err).__name__}); "
-                             "is it truncated or another format?") from None
+            raise ValueError(
+                f"{path}: the official NAS-Bench-201 API cannot load it ({type(err).__name__}); "
+                "is it truncated or another format?"
+            ) from None
     mod = _import_official("nats_bench", "nats_bench")
     try:
         return mod.create(str(path), "tss", fast_mode=(kind == "nats-tss-simple"), verbose=verbose)
     except (OSError, EOFError, pickle.UnpicklingError, KeyError) as err:
-        raise ValueError(f"{path}: the official NATS-Bench API cannot load it ({type(err).__name__})") from None
+        raise ValueError(
+            f"{path}: the official NATS-Bench API cannot load it ({type(err).__name__})"
+        ) from None
 
 
 def read_via_api(path: Path | str, progress: bool = True, api: Any = None) -> OfficialArrays:
@@ -473,3 +557,62 @@ def file_bytes(path: Path | str) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     return path.stat().st_size
+
+
+# --------------------------------------------------------------------------------------------
+# into the table class
+# --------------------------------------------------------------------------------------------
+KIND_LABEL = {
+    "nb201-pth": "official-nb201",
+    "nats-tss-simple": "official-nats-tss",
+    "nats-tss-full": "official-nats-tss",
+}
+
+
+def to_table(arr: OfficialArrays, datasets: list[str] | tuple[str, ...] | None = None) -> Any:
+    """An :class:`bench.nb201.tables.NB201Table` with the evaluated cells of ``arr``.
+
+    ``datasets``: user-facing names (cifar10, cifar100, imagenet16-120); default: every data
+    set whose 200-epoch test accuracy the file has.
+    """
+    from bench.nb201.tables import NB201Table, normalize_dataset
+
+    by_norm = {normalize_dataset(d): d for d in PROTOCOL}
+    if datasets is None:
+        wanted = [d for d in PROTOCOL if np.isfinite(arr.get("test", "200", PROTOCOL[d][1])).any()]
+    else:
+        wanted = [by_norm[normalize_dataset(d)] for d in datasets]
+    if not wanted:
+        raise ValueError(
+            f"{arr.source}: no 200-epoch test accuracies for any data set; is it an NB201/NATS-tss file?"
+        )
+    cols_by_ds = {d: protocol_columns(arr, d) for d in wanted}
+    known = np.zeros(nb201.N_ARCHS, dtype=bool)
+    for cols in cols_by_ds.values():
+        known |= np.isfinite(cols["test_200"]) | np.isfinite(cols["val_12"])
+    rows = np.flatnonzero(known)
+    missing = [d for d, c in cols_by_ds.items() if not np.isfinite(c["test_200"]).any()]
+    if missing:
+        raise ValueError(
+            f"{arr.source} has no 200-epoch results for {', '.join(missing)}; drop it from --datasets"
+        )
+    columns = {d: {k: v[rows] for k, v in cols.items()} for d, cols in cols_by_ds.items()}
+    notes = {
+        "signal": "val_12 = x-valid accuracy after 12 epochs (hp='12'), mean over trials; val_seeds_12 = each "
+        "trial (the official simulate_train_eval draws one); cifar10 reads the 'cifar10-valid' split",
+        "final": "test_200 = 200-epoch test accuracy, mean over trials (cifar10: 'cifar10' ori-test trained on "
+        "train+valid; cifar100/ImageNet16-120: x-test)",
+        "times": "recorded times of the official file: cost_12_s = 12 * train-per-time + valid-per-time "
+        "(what simulate_train_eval charges); train_epoch_s = 200-epoch train-per-time",
+        "file": f"{Path(arr.source).name}: {arr.n_evaluated} of {nb201.N_ARCHS} cells evaluated",
+    }
+    return NB201Table.from_arrays(
+        columns, source=arr.source, kind=KIND_LABEL[arr.kind], index=rows, notes=notes
+    )
+
+
+def load_official_table(
+    path: Path | str, datasets: list[str] | None = None, via_api: bool = False, progress: bool = True
+) -> Any:
+    """Official file -> :class:`bench.nb201.tables.NB201Table` (the hook ``tables.load_table`` calls)."""
+    return to_table(read(path, via_api=via_api, progress=progress), datasets)

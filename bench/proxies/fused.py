@@ -25,7 +25,7 @@ run seed with ``numpy.random.SeedSequence([seed, index])``, so a resumed run reb
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

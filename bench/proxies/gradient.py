@@ -14,7 +14,7 @@ The loss is the cross-entropy of the logits on the batch; BN is kept and in trai
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -42,8 +42,12 @@ class NaswotKernel:
     def _hook(self, _m: nn.Module, inp: tuple) -> None:
         x = inp[0].detach()
         codes = (x.reshape(x.shape[0], -1) > 0).to(torch.float32)
-        # 0/1 products summed over <= 2^24 units are exact in float32; K accumulates in float64.
-        self.K += (codes @ codes.T + (1.0 - codes) @ (1.0 - codes).T).to(torch.float64)
+        # c c^T + (1-c)(1-c)^T = 2 c c^T - r 1^T - 1 r^T + D (r: row sums, D: units): one matrix
+        # product instead of two. Integer values below 2^24 are exact in float32, so this equals the
+        # two-product form exactly; K accumulates in float64.
+        cc = (codes @ codes.T).to(torch.float64)
+        r = cc.diagonal().clone()  # c_i . c_i = number of active units of image i
+        self.K += 2.0 * cc - r[:, None] - r[None, :] + float(codes.shape[1])
 
     def remove(self) -> None:
         for h in self.handles:

@@ -3,8 +3,11 @@
 Layout (version 1)::
 
     # nasrepro-proxy-scores {"version": 1, "proxies": [...], "dataset": ..., "batch": 64, "seed": 0, ...}
-    index,arch,<proxy 1>,...,<proxy k>,seconds
-    1234,|nor_conv_3x3~0|+...,0.51,...,1.73
+    index,arch,<proxy 1>,...,<proxy k>,seconds,cpu_seconds
+    1234,|nor_conv_3x3~0|+...,0.51,...,1.73,1.70
+
+``seconds`` is the wall-clock time of scoring the architecture (all proxies), ``cpu_seconds`` the
+CPU time of the process over the same span (on a shared machine the fairer cost measure).
 
 - one row per scored architecture, flushed as soon as it is written, so an interruption loses at
   most the row being written; floats are written with ``repr`` (``nan``/``inf`` stay as they are);
@@ -20,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,7 @@ class ScoreStore:
         self.path = Path(path)
         self.settings = json.loads(json.dumps(settings))  # normalise tuples -> lists
         self.proxies: list[str] = list(self.settings["proxies"])
-        self.columns = ["index", "arch", *self.proxies, "seconds"]
+        self.columns = ["index", "arch", *self.proxies, "seconds", "cpu_seconds"]
         self.done: set[int] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and self.path.stat().st_size > 0:
@@ -102,16 +104,18 @@ class ScoreStore:
             self.done.add(int(row[0]))
 
     def _flush(self) -> None:
+        # flush per row: the row is in the OS after each append (one write() call per row, so
+        # shard workers appending to the same file with O_APPEND never interleave within a row)
         self._fh.flush()
-        os.fsync(self._fh.fileno())
 
-    def append(self, index: int, arch: str, scores: dict[str, float], seconds: float) -> None:
+    def append(self, index: int, arch: str, scores: dict[str, float], seconds: float,
+               cpu_seconds: float = float("nan")) -> None:
         missing = [p for p in self.proxies if p not in scores]
         if missing:
             raise ValueError(f"scores for index {index} lack {missing}")
         if "," in arch or "\n" in arch:
             raise ValueError(f"architecture string {arch!r} may not contain commas or newlines")
-        row = [str(int(index)), arch, *(_fmt(scores[p]) for p in self.proxies), _fmt(seconds)]
+        row = [str(int(index)), arch, *(_fmt(scores[p]) for p in self.proxies), _fmt(seconds), _fmt(cpu_seconds)]
         self._fh.write(",".join(row) + "\n")
         self._flush()
         self.done.add(int(index))

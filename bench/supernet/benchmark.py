@@ -24,7 +24,9 @@ import torch
 from bench.core import Arch, Benchmark, Observation
 from bench.supernet.checkpoint import checkpoint_config, load_checkpoint
 from bench.supernet.configs import get_config
-from bench.supernet.evaluator import CostLedger, PrefixProvider, SubnetEvaluator
+from bench.supernet.evaluator import CostLedger, PrefixProvider, SubnetEvaluator, as_batches
+from bench.supernet.prefix_cache import PrefixCache
+from bench.supernet.sampling import SampleSet, build_sample_set, check_sample_rate, per_sample_ce
 from bench.supernet.model import ShuffleNetV2OneShot
 from bench.supernet.space import SupernetSpace
 
@@ -38,6 +40,13 @@ def _split(data: Any, *names: str) -> Any:
         if hasattr(data, n):
             return getattr(data, n)
     raise ValueError(f"supernet data needs a {' or '.join(repr(n) for n in names)} split")
+
+
+def _n_batches(batches: Any) -> str:
+    try:  # lists and loaders with a sized sampler; never iterate (that would load every image)
+        return str(len(batches))
+    except TypeError:
+        return "?"
 
 
 def _materialise(data: Any) -> Any:
@@ -63,6 +72,9 @@ class SupernetBenchmark(Benchmark):
         device: str = "cpu",
         prefix_provider: PrefixProvider | None = None,
         preload: bool = False,
+        cache_mb: float | str | None = None,
+        sample_rate: float = 1.0,
+        sample_after: int = 50,
     ) -> None:
         cfg = model.config
         self.data_describe = dict(data.get("describe", {})) if isinstance(data, dict) else {}
@@ -84,8 +96,16 @@ class SupernetBenchmark(Benchmark):
             device=device,
             extra_sets={"test": test},
         )
+        if cache_mb is not None and prefix_provider is None:
+            # PCF-ES feature reuse: a byte-budgeted cache of the announced frozen prefix
+            prefix_provider = PrefixCache.from_mb(cache_mb, self.evaluator.device)
         self.prefix_provider = prefix_provider
         self.frozen_prefix: tuple[int, ...] = ()
+        # distinguish-based importance sampling of validation images (bench/supernet/sampling.py)
+        self.sample_rate = check_sample_rate(sample_rate)
+        self.sample_after = int(sample_after)
+        self._losses: list[np.ndarray] = []
+        self.sample_set: SampleSet | None = None
         self._val: dict[Arch, tuple[float, float]] = {}
 
     # -- seam for feature reuse -------------------------------------------------------------
@@ -99,8 +119,12 @@ class SupernetBenchmark(Benchmark):
             prefix = tuple(int(c) for c in hints["frozen_prefix"])
             n = self.config.n_blocks
             if len(prefix) > n or any(not 0 <= c < self.config.n_choices for c in prefix):
-                raise ValueError(f"frozen_prefix {prefix} does not fit the {self.config.name} supernet ({n} blocks)")
+                raise ValueError(
+                    f"frozen_prefix {prefix} does not fit the {self.config.name} supernet ({n} blocks)"
+                )
             self.frozen_prefix = prefix
+            if hasattr(self.prefix_provider, "set_prefix"):
+                self.prefix_provider.set_prefix(prefix)  # type: ignore[union-attr]
 
     def prefix_len_for(self, arch: Arch) -> int:
         k = len(self.frozen_prefix)
@@ -112,7 +136,20 @@ class SupernetBenchmark(Benchmark):
     def query(self, arch: Arch, rng: np.random.Generator) -> Observation:
         arch = self.space.check(arch)
         k = self.prefix_len_for(arch)
-        res = self.evaluator.evaluate(arch, prefix_len=k, prefix_provider=self.prefix_provider if k else None)
+        provider = self.prefix_provider if k else None
+        if self.sample_rate < 1.0 and self.sample_set is not None:
+            res = self.evaluator.evaluate(
+                arch, prefix_len=k, prefix_provider=provider, split="val_is", keep_logits=True
+            )
+            assert res.logits is not None
+            y = torch.cat([b[1] for b in self.evaluator.sets["val_is"]])
+            correct = (res.logits.argmax(1) == y).numpy().astype(np.float64)
+            res.top1 = self.sample_set.estimate_top1(correct)
+        else:
+            sampling = self.sample_rate < 1.0
+            res = self.evaluator.evaluate(arch, prefix_len=k, prefix_provider=provider, keep_logits=sampling)
+            if sampling:
+                self._collect_losses(res.logits)
         self._val[arch] = (res.top1, res.top5)
         info = {
             "top5": res.top5,
@@ -122,7 +159,38 @@ class SupernetBenchmark(Benchmark):
         }
         if res.energy_j is not None:
             info["energy_j"] = res.energy_j
-        return Observation(score=res.top1, cost_s=float(sum(res.seconds.values())), cost_kind="measured", info=info)
+        return Observation(
+            score=res.top1, cost_s=float(sum(res.seconds.values())), cost_kind="measured", info=info
+        )
+
+    def reset(self) -> None:
+        """A new run: no frozen prefix, an empty cache, a fresh ledger, no importance-sample set."""
+        self.frozen_prefix = ()
+        if hasattr(self.prefix_provider, "reset"):
+            self.prefix_provider.reset()  # type: ignore[union-attr]
+        ledger = CostLedger()
+        ledger.energy_source = self.evaluator.energy.source
+        if self.evaluator.energy.available:
+            ledger.energy_j = 0.0
+        self.evaluator.ledger = ledger
+        self.evaluator.sets.pop("val_is", None)
+        self.sample_set = None
+        self._losses = []
+        self._val = {}
+
+    def _collect_losses(self, logits: torch.Tensor | None) -> None:
+        """Warm-up of importance sampling: per-sample losses of the first ``sample_after`` subnets."""
+        assert logits is not None
+        val = list(self.evaluator.sets["val"])
+        y = torch.cat([b[1] for b in val])
+        self._losses.append(per_sample_ce(logits, y))
+        if len(self._losses) >= self.sample_after:
+            self.sample_set = build_sample_set(np.stack(self._losses), self.sample_rate)
+            x = torch.cat([b[0] for b in val])
+            idx = torch.as_tensor(self.sample_set.indices)
+            bs = max(len(b[1]) for b in val)
+            self.evaluator.sets["val_is"] = as_batches((x[idx], y[idx]), bs)
+            self._losses = []
 
     def final(self, arch: Arch) -> dict[str, float]:
         arch = self.space.check(arch)
@@ -153,7 +221,7 @@ class SupernetBenchmark(Benchmark):
             "config": self.config.name,
             "checkpoint": str(self.checkpoint) if self.checkpoint else "none (randomly initialised supernet)",
             "flops_limit_m": f"{self.space.flops_limit_m:g}",
-            "bn_recal": f"{len(list(ev.recal))} batches, momentum {ev.bn_momentum or 'cumulative'}",
+            "bn_recal": f"{_n_batches(ev.recal)} batches, momentum {ev.bn_momentum or 'cumulative'}",
             "device": str(ev.device),
             "energy": ev.energy.source,
             "cost_model": "measured wall seconds of BN recalibration + validation per subnet",
@@ -161,7 +229,13 @@ class SupernetBenchmark(Benchmark):
         }
 
     def ledger(self) -> dict[str, Any]:
-        return self.evaluator.ledger.as_dict()
+        out = self.evaluator.ledger.as_dict()
+        stats = getattr(self.prefix_provider, "stats", None)
+        if stats is not None and hasattr(stats, "as_dict"):
+            out.update({f"cache_{k}": v for k, v in stats.as_dict().items()})
+        if self.sample_set is not None:
+            out["sampled_images"] = int(len(self.sample_set.indices))
+        return out
 
 
 def default_data(
@@ -204,6 +278,7 @@ def make_supernet(
     seed: int = 0,
     preprocessing: str = "standard",
     preload: bool | None = None,
+    dataset: str | None = None,
     **opts: Any,
 ) -> SupernetBenchmark:
     """Factory registered as ``supernet``.
@@ -217,6 +292,28 @@ def make_supernet(
     the small configs, off for ImageNet). ``device``: ``cpu``, ``cuda`` or ``auto``. Other options (``flops_limit_m``, ``bn_batches``, ``bn_batch_size``,
     ``val_batch_size``, ``bn_momentum``, ``prefix_provider``) go to :class:`SupernetBenchmark`.
     """
+    if dataset is not None and config is None:  # --dataset mnist|cifar10|imagenet picks the config
+        config = {v: k for k, v in _DATASETS.items()}.get(dataset)
+        if config is None:
+            raise ValueError(
+                f"no supernet config for dataset {dataset!r}; use --config {' | '.join(_DATASETS)}"
+            )
+    known = {
+        "flops_limit_m",
+        "bn_batches",
+        "bn_batch_size",
+        "val_batch_size",
+        "bn_momentum",
+        "prefix_provider",
+        "cache_mb",
+        "sample_rate",
+        "sample_after",
+    }
+    unknown = sorted(set(opts) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown supernet option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if checkpoint is not None:
@@ -232,5 +329,10 @@ def make_supernet(
         if preload is None:
             preload = name != "imagenet"
     return SupernetBenchmark(
-        model, data, checkpoint=str(checkpoint) if checkpoint else None, device=device, preload=bool(preload), **opts
+        model,
+        data,
+        checkpoint=str(checkpoint) if checkpoint else None,
+        device=device,
+        preload=bool(preload),
+        **opts,
     )

@@ -30,7 +30,9 @@ _SHOW = 5  # how many offending keys a message names
 def _read(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found; pass the path of a .pth.tar/.pt supernet checkpoint")
+        raise FileNotFoundError(
+            f"checkpoint {path} not found; pass the path of a .pth.tar/.pt supernet checkpoint"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors have many types
@@ -43,7 +45,7 @@ def _read(path: Path | str) -> dict[str, Any]:
 def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Remove DataParallel/DDP's ``module.`` prefix where every key has it."""
     if state_dict and all(k.startswith("module.") for k in state_dict):
-        return {k[len("module."):]: v for k, v in state_dict.items()}
+        return {k[len("module.") :]: v for k, v in state_dict.items()}
     return dict(state_dict)
 
 
@@ -67,11 +69,15 @@ def compare_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Te
     return "; ".join(parts)
 
 
-def load_state_dict_checked(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+def load_state_dict_checked(
+    model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str
+) -> None:
     problem = compare_state_dict(model, state_dict)
     if problem:
-        raise ValueError(f"{source} does not fit the {getattr(model, 'config', None) and model.config.name} "
-                         f"supernet: {problem}; pass the matching --config")
+        raise ValueError(
+            f"{source} does not fit the {getattr(model, 'config', None) and model.config.name} "
+            f"supernet: {problem}; pass the matching --config"
+        )
     model.load_state_dict(state_dict, strict=True)
 
 
@@ -93,7 +99,9 @@ def save_official_checkpoint(path: Path | str, model: ShuffleNetV2OneShot) -> No
     atomic_write_bytes(path, buf.getvalue())
 
 
-def save_checkpoint(path: Path | str, model: ShuffleNetV2OneShot, meta: Mapping[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: Path | str, model: ShuffleNetV2OneShot, meta: Mapping[str, Any] | None = None
+) -> None:
     """Write our format (config name recorded) atomically; ``meta`` must be torch-serialisable plain data."""
     obj = {
         "format": FORMAT,

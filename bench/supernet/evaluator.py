@@ -41,11 +41,11 @@ package are there, else the Linux RAPL powercap counter when readable, else ``No
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn as nn
@@ -58,7 +58,9 @@ PHASES = ("recal_prefix", "recal_suffix", "val_prefix", "val_suffix", "other")
 
 
 # ------------------------------------------------------------------------------------------ data
-def as_batches(data: Any, batch_size: int, max_batches: int | None = None) -> Sequence[Batch] | Iterable[Batch]:
+def as_batches(
+    data: Any, batch_size: int, max_batches: int | None = None
+) -> Sequence[Batch] | Iterable[Batch]:
     """Normalise data to batches of ``(x, y)``.
 
     ``data`` may be a pair of tensors ``(x, y)`` (split into batches of ``batch_size``, in order), a
@@ -181,7 +183,9 @@ class DictPrefixCache:
         self.hits = 0
         self.misses = 0
 
-    def features(self, phase: str, batch_index: int, prefix: Arch, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def features(
+        self, phase: str, batch_index: int, prefix: Arch, compute: Callable[[], torch.Tensor]
+    ) -> torch.Tensor:
         key = (phase, batch_index, tuple(prefix))
         if key in self._feats:
             self.hits += 1
@@ -298,7 +302,9 @@ class SubnetEvaluator:
         prefix = tuple(arch[:k])
         with self._timed("other", acc):
             pre_bns = _bns([model.first_conv] + [model.features[i][arch[i]] for i in range(k)])
-            post_bns = _bns([model.features[i][arch[i]] for i in range(k, model.n_blocks)] + [model.conv_last])
+            post_bns = _bns(
+                [model.features[i][arch[i]] for i in range(k, model.n_blocks)] + [model.conv_last]
+            )
             known = prefix_provider.bn_state(prefix) if use_cache else None
             to_reset = post_bns if known is not None else pre_bns + post_bns
             saved_momentum = {id(m): m.momentum for _, m in pre_bns + post_bns}
@@ -310,6 +316,7 @@ class SubnetEvaluator:
         try:
             with torch.no_grad():
                 for i, (x, _) in enumerate(self.recal):
+
                     def compute(x: torch.Tensor = x) -> torch.Tensor:
                         return model.forward_prefix(self._to(x), arch, k)
 
@@ -358,6 +365,7 @@ class SubnetEvaluator:
         model.eval()
         with torch.no_grad():
             for i, (x, y) in enumerate(self.sets[split]):
+
                 def compute(x: torch.Tensor = x) -> torch.Tensor:
                     return model.forward_prefix(self._to(x), arch, k)
 

@@ -52,13 +52,19 @@ class FlopsTable:
 
     def flops(self, arch: Sequence[int]) -> int:
         """MACs of the subnet ``arch`` (SPOS convention)."""
-        return self.stem_flops + self.head_flops + sum(self.block_flops[i][int(c)] for i, c in enumerate(arch))
+        return (
+            self.stem_flops + self.head_flops + sum(self.block_flops[i][int(c)] for i, c in enumerate(arch))
+        )
 
     def flops_m(self, arch: Sequence[int]) -> float:
         return self.flops(arch) / 1e6
 
     def params(self, arch: Sequence[int]) -> int:
-        return self.stem_params + self.head_params + sum(self.block_params[i][int(c)] for i, c in enumerate(arch))
+        return (
+            self.stem_params
+            + self.head_params
+            + sum(self.block_params[i][int(c)] for i, c in enumerate(arch))
+        )
 
     def prefix_flops(self, arch: Sequence[int], k: int) -> int:
         """MACs of the stem plus the first ``k`` blocks (what a cached prefix saves per image)."""
@@ -82,7 +88,7 @@ def _table_for(name: str) -> FlopsTable:
         row_f, row_p = [], []
         for c in range(cfg.n_choices):
             block = net.features[i][c]
-            row_f.append(_count(lambda b=block: b(h)))
+            row_f.append(_count(lambda b=block, h=h: b(h)))
             row_p.append(_n_params(block))
         with torch.no_grad():
             h = net.features[i][0](h)

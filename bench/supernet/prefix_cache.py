@@ -84,6 +84,13 @@ class PrefixCache:
             self.stats.bytes_device = self.stats.bytes_host = 0
             self.prefix = prefix
 
+    def reset(self) -> None:
+        """Drop everything and zero the statistics (a new run starts)."""
+        self._feats.clear()
+        self._bn = None
+        self.prefix = None
+        self.stats = CacheStats()
+
     def _check(self, prefix: Arch) -> bool:
         return self.prefix is not None and tuple(prefix) == self.prefix
 

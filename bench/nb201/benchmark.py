@@ -1,0 +1,219 @@
+"""The NAS-Bench-201 tabular benchmark: a table plus the NB201 search protocol.
+
+A method sees ``Observation(score=validation accuracy at the configured fidelity, cost_s=
+simulated training seconds)``; the runner alone calls :meth:`NB201Tabular.final` for the
+200-epoch validation/test accuracy of the recommended cell. Fidelity ``"12"`` (default) is
+the NB201 paper's protocol for RS/REA/REINFORCE/BOHB: the 12-epoch validation accuracy as the
+signal, the 12-epoch training time as the cost, 12,000 s of it as the budget.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.core import Arch, Benchmark, Observation
+from bench.nb201 import space as nb201
+from bench.nb201.costs import FlopsCostModel
+from bench.nb201.space import NB201Space
+from bench.nb201.tables import (
+    DATASETS,
+    NB201Table,
+    default_table_path,
+    load_embedded,
+    load_table,
+    normalize_dataset,
+)
+
+FIDELITIES = ("12", "200")
+_ALL_DATASET_TABLES = (
+    "the shared CSV ($NASREPRO_DATA/nb201/nb201_accuracy.csv) and the official NB201/NATS-tss files "
+    "have all of " + ", ".join(DATASETS)
+)
+
+
+class NB201Tabular(Benchmark):
+    """Table lookups under the NB201 protocol. Build it with :func:`make_nb201`."""
+
+    name = "nb201"
+
+    def __init__(
+        self,
+        table: NB201Table,
+        dataset: str = "cifar10",
+        fidelity: str = "12",
+        seed_noise: bool = False,
+        cost_scaling: str = "nb201",
+    ) -> None:
+        self.space = NB201Space()
+        self.table = table
+        self.dataset = normalize_dataset(dataset)
+        self.fidelity = str(fidelity).strip().lower().removesuffix("epochs").removesuffix("ep").strip()
+        if self.fidelity not in FIDELITIES:
+            raise ValueError(
+                f"unknown NB201 fidelity {fidelity!r}; choose one of: {', '.join(FIDELITIES)} (epochs)"
+            )
+        if not table.has(self.dataset):
+            raise ValueError(
+                f"table {table.source} has no {self.dataset} data (it has: {', '.join(table.datasets)}); "
+                f"{_ALL_DATASET_TABLES}"
+            )
+        self.epochs = int(self.fidelity)
+        self._d = table.datasets.index(self.dataset)
+        self.signal_metric = f"val_{self.fidelity}"
+        self.signal_note = f"validation accuracy after {self.fidelity} epochs"
+        if not table.has(self.dataset, self.signal_metric):
+            fallback = table.notes.get("signal_fallback")
+            if not fallback:
+                raise ValueError(
+                    f"table {table.source} has no {self.signal_metric} for {self.dataset}; "
+                    f"use fidelity {'200' if self.fidelity == '12' else '12'} or another table"
+                )
+            self.signal_metric = fallback
+            self.signal_note = table.notes.get("signal", "the table has no validation accuracy")
+        if not table.has(self.dataset, "test_200"):
+            raise ValueError(
+                f"table {table.source} has no 200-epoch test accuracy for {self.dataset}; use another table"
+            )
+        self.seed_noise = bool(seed_noise)
+        if self.seed_noise and (self.fidelity != "12" or table.val_seeds_12 is None):
+            raise ValueError(
+                "seed_noise draws one recorded 12-epoch trial per query and needs an official NB201/NATS "
+                "table with per-trial values and fidelity 12; drop seed_noise or pass such a --table"
+            )
+        self.cost_model = FlopsCostModel(self.dataset, cost_scaling)
+        self._recorded_cost = table.has(self.dataset, f"cost_{self.fidelity}_s")
+        self._num_classes = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}[self.dataset]
+        self._input_size = 16 if self.dataset == "imagenet16-120" else 32
+
+    # ---- protocol ------------------------------------------------------------------------
+    def _value(self, arch: Arch, metric: str) -> float:
+        return self.table.get(arch, self.dataset, metric)
+
+    def _required(self, arch: Arch, metric: str) -> float:
+        value = self._value(arch, metric)
+        if not np.isfinite(value):
+            raise ValueError(
+                f"table {self.table.source} has no {metric} for {self.space.to_str(arch)} on {self.dataset}"
+            )
+        return value
+
+    def query(self, arch: Arch, rng: np.random.Generator) -> Observation:
+        arch = self.space.check(arch)
+        if self.seed_noise:
+            trials = self.table.seeds(arch, self.dataset)
+            if trials.size == 0:
+                raise ValueError(
+                    f"table {self.table.source} has no per-trial 12-epoch values for {self.space.to_str(arch)}"
+                )
+            score = float(trials[int(rng.integers(trials.size))])
+        else:
+            score = self._required(arch, self.signal_metric)
+        cost, source = self.cost_s(arch)
+        info = {"epochs": self.epochs, "flops_m": self.flops_m(arch), "cost_source": source}
+        return Observation(score=score, cost_s=cost, cost_kind="train-simulated", info=info)
+
+    def cost_s(self, arch: Arch) -> tuple[float, str]:
+        """Simulated seconds of one evaluation and where they come from (``table`` or ``model``)."""
+        if self._recorded_cost:
+            recorded = self._value(arch, f"cost_{self.fidelity}_s")
+            if np.isfinite(recorded):
+                return float(recorded), "table"
+        return self.cost_model.cost_s(arch, self.epochs), "model"
+
+    def flops_m(self, arch: Arch) -> float:
+        value = self._value(arch, "flops_m")
+        return (
+            float(value) if np.isfinite(value) else nb201.flops_m(arch, self._num_classes, self._input_size)
+        )
+
+    def params_m(self, arch: Arch) -> float:
+        value = self._value(arch, "params_m")
+        return float(value) if np.isfinite(value) else nb201.params_m(arch, self._num_classes)
+
+    def final(self, arch: Arch) -> dict[str, float]:
+        """200-epoch validation and test accuracy (percent), params and FLOPs.
+
+        ``val_acc`` is NaN where the table has no 200-epoch validation accuracy (the embedded
+        table); it is never replaced by another number.
+        """
+        arch = self.space.check(arch)
+        return {
+            "val_acc": float(self._value(arch, "val_200")),
+            "test_acc": float(self._required(arch, "test_200")),
+            "params_m": self.params_m(arch),
+            "flops_m": self.flops_m(arch),
+        }
+
+    def describe(self) -> dict[str, str]:
+        if self._recorded_cost:
+            cost = f"recorded official times (cost_{self.fidelity}_s), FLOPs model where a cell has none: "
+        else:
+            cost = "no recorded times in this table: "
+        out = {
+            "benchmark": self.name,
+            "dataset": self.dataset,
+            "fidelity": f"{self.fidelity} epochs",
+            "signal": f"{self.signal_metric}: {self.signal_note}",
+            "seed_noise": "one random recorded trial per query"
+            if self.seed_noise
+            else "off (trial mean or single recorded run)",
+            "final": "test_200: test accuracy after 200 epochs (percent); val_200 beside it",
+            "cost_model": cost + self.cost_model.describe(),
+        }
+        out.update(self.table.describe())
+        return out
+
+
+@lru_cache(maxsize=1)
+def _embedded_cached() -> NB201Table:
+    return load_embedded()
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str | None, stamp: float) -> NB201Table:
+    # Keyed by modification time so a rewritten file is reloaded; tables are read-only.
+    return load_table(path)
+
+
+def _resolve(table: str | os.PathLike[str] | None) -> tuple[str | None, float]:
+    if table is None:
+        return None, 0.0
+    path = Path(table).expanduser()
+    return str(path), path.stat().st_mtime if path.exists() else 0.0
+
+
+def make_nb201(
+    dataset: str = "cifar10",
+    table: str | os.PathLike[str] | NB201Table | None = None,
+    fidelity: str | int = "12",
+    seed_noise: bool = False,
+    cost_scaling: str = "nb201",
+    **opts: Any,
+) -> NB201Tabular:
+    """The NB201 tabular benchmark.
+
+    ``table``: a path (shared CSV, compact ``.npz``, official ``.pth``/NATS file or folder),
+    an :class:`NB201Table`, or None for ``$NASREPRO_DATA/nb201/nb201_accuracy.csv`` when
+    present, else the embedded CIFAR-10 table of ``analog-nasbench``. ``cost_scaling``: how
+    the FLOPs cost model (used where the table has no recorded times) treats the data sets,
+    ``"nb201"`` (the paper's protocol, default) or ``"images"``; see :mod:`bench.nb201.costs`.
+    """
+    if opts:
+        raise ValueError(
+            f"unknown nb201 option(s) {', '.join(sorted(opts))}; accepted: dataset, table, fidelity, seed_noise, cost_scaling"
+        )
+    ds = normalize_dataset(dataset)
+    if isinstance(table, NB201Table):
+        tab = table
+    else:
+        default = default_table_path() if table is None else None
+        if table is None and default is None:
+            tab = _embedded_cached()
+        else:
+            tab = _load_cached(*_resolve(default if table is None else table))
+    return NB201Tabular(tab, ds, str(fidelity), seed_noise, cost_scaling)

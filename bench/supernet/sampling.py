@@ -1,0 +1,66 @@
+"""Distinguish-based importance sampling of validation images (PCF-ES, Sec. 3.4 as we read it).
+
+Each validation image x gets an importance from how much it separates the current population:
+``f(x)`` is the vector of per-sample cross-entropy losses of the first ``warmup`` evaluated subnets
+(the first generation, evaluated on the whole validation set), and the proposal is
+``q(x) = p(x) * ||f(x)||_2 / Z`` with ``p`` uniform (NOTES.md section 5: the paper's
+``q*(x) = p(x)||f(x)||/Z``; one stored set is shared by all later subnets, its Fig. 6).
+
+We keep the ``m = round(r * N)`` most important images (largest ``q``; ties by index; only those
+are evaluated and cached for later subnets) and estimate a subnet's top-1 with the self-normalised
+importance weights ``w_i = p(x_i) / q(x_i)``: ``sum_i w_i correct_i / sum_i w_i`` over the kept
+images. (A deterministic top-m keeps the search reproducible; the images it drops are those that
+every warm-up subnet classified with low loss, which move all subnets alike and so barely change
+their ranking.) ``r = 1.0`` means sampling is off: the plain evaluation of the whole set, exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def check_sample_rate(r: object) -> float:
+    try:
+        value = float(r)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"--sample-rate must be a number in (0, 1], got {r!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"--sample-rate must be in (0, 1] (1.0 = off; the paper uses 0.4), got {r!r}")
+    return value
+
+
+def per_sample_ce(logits: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    return F.cross_entropy(logits.float(), y.long(), reduction="none").numpy().astype(np.float64)
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    indices: np.ndarray  # kept validation indices, sorted
+    weights: np.ndarray  # p_i / q_i, same order
+    n_total: int
+
+    def estimate_top1(self, correct: np.ndarray) -> float:
+        """Self-normalised importance-sampling estimate of top-1 (%), from 0/1 ``correct`` per kept image."""
+        return float(100.0 * np.sum(self.weights * correct) / np.sum(self.weights))
+
+
+def build_sample_set(losses: np.ndarray, rate: float) -> SampleSet:
+    """``losses``: (subnets, N) per-sample cross-entropies; returns the images to keep and their weights."""
+    losses = np.asarray(losses, dtype=np.float64)
+    if losses.ndim != 2 or losses.shape[1] == 0:
+        raise ValueError("importance sampling needs a (subnets, images) loss matrix")
+    if not np.all(np.isfinite(losses)):
+        raise ValueError("non-finite per-sample loss while building the importance sample set")
+    n = losses.shape[1]
+    norm = np.linalg.norm(losses, axis=0)
+    # an image every subnet classifies with zero loss separates nothing; keep a floor so q > 0 everywhere
+    norm = np.maximum(norm, 1e-12 * max(norm.max(), 1e-12))
+    q = norm / norm.sum()
+    m = max(1, int(round(rate * n)))
+    order = np.lexsort((np.arange(n), -q))  # most important first, ties by index
+    idx = np.sort(order[:m])
+    return SampleSet(indices=idx, weights=(1.0 / n) / q[idx], n_total=n)

@@ -1,0 +1,232 @@
+"""PCF-ES and CF-ES: SPOS evolution with (progressive) choice freezing (ICLR 2023 submission).
+
+No public code exists; this is our reading of the paper's Algorithm 1 (shared/reference/NOTES.md
+section 5), with every open choice stated:
+
+- Hyper-parameters of the evolution are exactly those of ``spos-evolution`` (population 50, 20
+  generations, top-10 parents, 25 mutations with p=0.1 per block, 25 crossovers, FLOPs limit).
+- After each generation (once the new top-K is known, K = ``select_num``), for each block the
+  *majority share*: the fraction of the top-K subnets that use the block's most common choice
+  (ties: the lowest choice id).
+- A run of blocks ``a..b`` *passes* when its mean share is > ``T`` **and** more than a fraction ``R``
+  of its blocks are individually > ``T``.
+- **Initial freeze** (while nothing is frozen): scan ``j`` from ``min(N, max_at_once)`` down to 1 and
+  freeze blocks ``1..j`` for the first ``j`` that passes. (Reading of "at most 8 at once": we scan only
+  runs of at most 8 blocks, so the frozen run itself passed the test; capping a longer passing run
+  to its first 8 could freeze blocks that did not agree.)
+- **Progressive freeze** (``pcf-es`` only; ``cf-es`` freezes once and never again): after the
+  initial freeze with ``k`` blocks frozen, each generation tests the next ``f`` blocks
+  ``k+1..k+f`` the same way (largest passing ``j <= f`` first) and freezes them.
+- Frozen blocks take the majority choice in every parent; mutation and crossover never touch them
+  and random fills sample only the unfrozen blocks. The FLOPs limit still holds for every candidate
+  (each is re-checked); a frozen prefix for which no completion fits the limit raises ``ValueError``.
+- Frozen blocks always form a prefix, announced to the benchmark through the public hook
+  ``hints() -> {"frozen_prefix": choices}`` (the runner forwards it to ``Benchmark.announce``), so a
+  supernet evaluator can reuse the prefix's cached features.
+- When every block is frozen, or the unfrozen blocks have no unseen legal candidate left, the search
+  has converged: ``done()`` is true and the runner stops (this, and cheaper evaluations, are where
+  the time saving comes from). Otherwise the search ends
+  like SPOS-ES, after ``max_epochs`` generations when the budget is ``population x generations``.
+- Telemetry for figures: ``share_history`` (per generation, per block), ``freeze_events``
+  ``(generation, first_block, last_block)`` and ``all_frozen_generation``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from bench.core import Arch, SearchSpace
+from methods.base import register
+from methods.spos_evolution import SPOSEvolution
+
+
+def majority(top_k: list[Arch], n_blocks: int, n_choices: tuple[int, ...]) -> tuple[list[int], list[float]]:
+    """Per block: the majority choice among ``top_k`` and its share."""
+    arr = np.asarray(top_k, dtype=int)
+    choices, shares = [], []
+    for i in range(n_blocks):
+        counts = np.bincount(arr[:, i], minlength=n_choices[i])
+        c = int(np.argmax(counts))
+        choices.append(c)
+        shares.append(float(counts[c] / len(top_k)))
+    return choices, shares
+
+
+def passes(shares: list[float], threshold: float, ratio: float) -> bool:
+    s = np.asarray(shares, dtype=float)
+    return bool(len(s) and s.mean() > threshold and (s > threshold).mean() > ratio)
+
+
+@register("pcf-es")
+class PCFES(SPOSEvolution):
+    """PCF-ES: SPOS evolution that progressively freezes agreed shallow blocks (feature reuse)."""
+
+    conformance_space = "bench.supernet.space:mnist_small_space"
+    progressive = True
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        rng: np.random.Generator,
+        population_num: int = 50,
+        max_epochs: int = 20,
+        select_num: int = 10,
+        mutation_num: int = 25,
+        crossover_num: int = 25,
+        m_prob: float = 0.1,
+        threshold: float = 0.7,
+        monitor_size: int = 3,
+        block_ratio: float = 0.5,
+        max_at_once: int = 8,
+    ) -> None:
+        super().__init__(space, rng, population_num, max_epochs, select_num, mutation_num, crossover_num, m_prob)
+        self.threshold = threshold
+        self.monitor_size = monitor_size
+        self.block_ratio = block_ratio
+        self.max_at_once = max_at_once
+
+    def _setup(self) -> None:
+        if not 0.0 < float(self.threshold) <= 1.0:
+            raise ValueError(f"threshold T must be in (0, 1], got {self.threshold}")
+        if not 0.0 < float(self.block_ratio) <= 1.0:
+            raise ValueError(f"block ratio R must be in (0, 1], got {self.block_ratio}")
+        if int(self.monitor_size) < 0:
+            raise ValueError(f"monitor size f must be >= 0, got {self.monitor_size}")
+        if int(self.max_at_once) < 1:
+            raise ValueError(f"max_at_once must be >= 1, got {self.max_at_once}")
+        super()._setup()
+        self.frozen: list[int] = []  # choices of blocks 0..k-1
+        self.share_history: list[list[float]] = []
+        self.freeze_events: list[tuple[int, int, int]] = []
+        self.all_frozen_generation: int | None = None
+        self.exhausted = False
+
+    # -- freezing ---------------------------------------------------------------------------
+    def _update_top_k(self) -> None:
+        super()._update_top_k()
+        n = len(self.space.choices)
+        if not self.top_k:
+            return
+        maj, shares = majority(self.top_k, n, self.space.choices)
+        self.share_history.append(shares)
+        generation = self.epoch - 1
+        k = len(self.frozen)
+        if k == 0:
+            for j in range(min(n, self.max_at_once), 0, -1):
+                if passes(shares[:j], self.threshold, self.block_ratio):
+                    self._freeze(maj, 0, j, generation)
+                    break
+        elif self.progressive and k < n and self.monitor_size > 0:
+            for j in range(min(self.monitor_size, n - k, self.max_at_once), 0, -1):
+                if passes(shares[k : k + j], self.threshold, self.block_ratio):
+                    self._freeze(maj, k, k + j, generation)
+                    break
+
+    def _freeze(self, maj: list[int], start: int, stop: int, generation: int) -> None:
+        prefix = self.frozen + maj[start:stop]
+        self._check_prefix_fits(prefix)
+        self.frozen = prefix
+        self.freeze_events.append((generation, start, stop - 1))
+        if len(self.frozen) == len(self.space.choices):
+            self.all_frozen_generation = generation
+
+    def _check_prefix_fits(self, prefix: list[int]) -> None:
+        table = getattr(self.space, "table", None)
+        limit = getattr(self.space, "flops_limit_m", None)
+        if table is None or limit is None:
+            return
+        k = len(prefix)
+        lightest = list(prefix) + [int(np.argmin(table.block_flops[i])) for i in range(k, len(self.space.choices))]
+        if table.flops_m(lightest) > limit:
+            raise ValueError(
+                f"frozen prefix {tuple(prefix)} leaves no subnet under the {limit:g}M FLOPs limit "
+                f"(lightest completion {table.flops_m(lightest):.2f}M): raise the limit or the threshold T"
+            )
+
+    def _apply(self, arch: Arch) -> Arch:
+        k = len(self.frozen)
+        return tuple(self.frozen) + tuple(arch[k:])
+
+    # -- generation with frozen blocks ------------------------------------------------------------
+    def _next_generation(self) -> None:
+        if not self.frozen:
+            return super()._next_generation()
+        scored = self.top_k
+        self.top_k = list(dict.fromkeys(self._apply(a) for a in scored))  # parents take the majority
+        try:
+            super()._next_generation()
+        finally:
+            self.top_k = scored
+
+    def _mutation(self) -> list[Arch]:
+        if not self.frozen:
+            return super()._mutation()
+        out: list[Arch] = []
+        k, n = len(self.frozen), len(self.space.choices)
+        for _ in range(self.mutation_num * 10):
+            if len(out) >= self.mutation_num:
+                break
+            cand = list(self.top_k[int(self.rng.integers(len(self.top_k)))])
+            for i in range(k, n):
+                if self.rng.random() < self.m_prob:
+                    cand[i] = int(self.rng.integers(self.space.choices[i]))
+            arch = tuple(cand)
+            if self._legal(arch):
+                out.append(arch)
+        return out
+
+    def _random_fill(self, cands: list[Arch], num: int, max_tries: int = 10_000) -> None:
+        if not self.frozen:
+            return super()._random_fill(cands, num, max_tries)
+        k = len(self.frozen)
+        tail_choices = self.space.choices[k:]
+        if int(np.prod(tail_choices, dtype=np.int64)) <= 4096:
+            # few unfrozen blocks: enumerate the unseen tails and draw among them (no wasted tries)
+            tails = [t for t in itertools.product(*(range(c) for c in tail_choices))
+                     if tuple(self.frozen) + t not in self.vis]
+            draws = (tails[i] for i in self.rng.permutation(len(tails)))
+        else:
+            block = self.rng.integers(0, np.asarray(tail_choices), size=(max_tries, len(tail_choices)))
+            draws = (tuple(int(c) for c in row) for row in block)
+        for tail in draws:
+            if len(cands) >= num:
+                break
+            arch = tuple(self.frozen) + tuple(tail)
+            if arch not in self.vis:
+                self.vis.add(arch)
+                if self.space.is_valid(arch):
+                    cands.append(arch)
+
+    # -- protocol extras ----------------------------------------------------------------------------
+    def done(self) -> bool:
+        """Converged: this generation fully told and either every block is frozen or the unfrozen
+        blocks offer no unseen legal candidate (then SPOS-ES would only re-ask its best)."""
+        if not getattr(self, "_is_setup", False) or self._queue or self._pending:
+            return False
+        if len(self.frozen) == len(self.space.choices):
+            return True
+        if self._generation:  # build the next generation now (as ask would) to see if it is empty
+            self._update_top_k()
+            self._next_generation()
+            self.exhausted = not self._queue
+        return self.exhausted
+
+    def hints(self) -> dict[str, Any]:
+        if not getattr(self, "_is_setup", False) or not self.frozen:
+            return {}
+        return {"frozen_prefix": tuple(self.frozen)}
+
+    def step_info(self) -> dict[str, Any]:
+        info = super().step_info()
+        info["n_frozen"] = len(getattr(self, "frozen", []))
+        return info
+
+
+@register("cf-es")
+class CFES(PCFES):
+    """CF-ES: one choice freeze of agreed shallow blocks, no progression (ablation of PCF-ES)."""
+
+    progressive = False

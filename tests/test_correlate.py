@@ -1,0 +1,125 @@
+"""Correlation, the notebook's vote, --archs parsing and the `nasrepro correlate` command."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.proxies.correlation import correlation_table, vote_agreement
+from reproduce.cmd_correlate import NB201_SIZE, normalise_dataset, parse_archs, parse_shard
+
+
+def _notebook_vote(metrics: list[np.ndarray], acc: np.ndarray) -> float:
+    """The double loop of notebooks/nasbench201_correlations.ipynb, written out."""
+    right = tot = 0
+    for i, j in itertools.product(range(len(acc)), repeat=2):
+        if i == j or acc[i] - acc[j] == 0:
+            continue
+        numpos = sum(1 if m[i] - m[j] > 0 else 0 for m in metrics)
+        sign = 1 if numpos >= len(metrics) / 2 else -1
+        right += 1 if sign * (acc[i] - acc[j]) > 0 else 0
+        tot += 1
+    return right / tot
+
+
+def test_vote_matches_notebook_loop_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    n = 40
+    acc = rng.integers(0, 8, n).astype(float)  # many accuracy ties
+    metrics = [rng.integers(0, 5, n).astype(float) for _ in range(3)]  # and metric ties
+    frac, used, dropped = vote_agreement(metrics, acc, block=7)
+    assert (used, dropped) == (n, 0)
+    assert frac == pytest.approx(_notebook_vote(metrics, acc), abs=1e-12)
+
+
+def test_vote_drops_nonfinite_and_perfect_proxies_score_one() -> None:
+    acc = np.arange(10.0)
+    good = [acc * 2, acc + 1, np.exp(acc / 5)]
+    assert vote_agreement(good, acc)[0] == 1.0
+    bad = [m.copy() for m in good]
+    bad[1][3] = np.nan
+    frac, used, dropped = vote_agreement(bad, acc)
+    assert (frac, used, dropped) == (1.0, 9, 1)
+
+
+def test_correlation_table_signed_abs_and_dropped() -> None:
+    acc = np.linspace(50, 90, 50)
+    frame = pd.DataFrame({"synflow": acc ** 2, "jacob_cov": acc.copy(), "snip": -acc})
+    frame.loc[4, "jacob_cov"] = np.nan
+    t = correlation_table(frame, acc, ["synflow", "jacob_cov", "snip"]).set_index("proxy")
+    assert t.loc["synflow", "spearman"] == pytest.approx(1.0)
+    assert t.loc["snip", "spearman"] == pytest.approx(-1.0) and t.loc["snip", "abs_spearman"] == pytest.approx(1.0)
+    assert t.loc["jacob_cov", "n_archs"] == 49 and t.loc["jacob_cov", "n_dropped"] == 1
+    assert t.loc["synflow", "top10_precision"] == 1.0 and t.loc["snip", "top10_precision"] == 0.0
+    assert math.isnan(t.loc["vote", "spearman"]) and 0 <= t.loc["vote", "vote_agreement"] <= 1
+
+
+def test_parse_archs_and_shard(tmp_path: Path) -> None:
+    a, b = parse_archs("20", 0), parse_archs("50", 0)
+    assert len(set(a)) == 20 and b[:20] == a  # a larger N extends a smaller one
+    assert parse_archs("20", 1) != a
+    assert parse_archs("all", 0) == list(range(NB201_SIZE))
+    f = tmp_path / "idx.txt"
+    f.write_text("5\n3 # comment\n\n5\n")
+    assert parse_archs(str(f), 0) == [5, 3]
+    f.write_text("5\n15625\n")
+    with pytest.raises(ValueError, match="line 2"):
+        parse_archs(str(f), 0)
+    with pytest.raises(FileNotFoundError):
+        parse_archs(str(tmp_path / "none.txt"), 0)
+    with pytest.raises(ValueError):
+        parse_archs("0", 0)
+    assert parse_shard("1/3") == (1, 3) and parse_shard(None) == (0, 1)
+    with pytest.raises(ValueError):
+        parse_shard("3/3")
+    assert normalise_dataset("ImageNet16-120") == "imagenet16-120"
+    with pytest.raises(ValueError, match="unknown dataset"):
+        normalise_dataset("svhn")
+
+
+def _npz(path: Path, n: int = 16, hw: int = 32, gray: bool = False) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, hw, hw) if gray else (n, hw, hw, 3), dtype=np.uint8)
+    np.savez(path, x=x, y=rng.integers(0, 10, n))
+    return path
+
+
+def test_cli_bad_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from reproduce.cli import main
+
+    images = _npz(tmp_path / "imgs.npz")
+    assert main(["correlate", "--proxies", "snip,bogus", "--images", str(images), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown proxy 'bogus'" in capsys.readouterr().err
+    gray = _npz(tmp_path / "gray.npz", gray=True)
+    rc = main(["correlate", "--archs", "2", "--batch", "4", "--proxies", "synflow", "--images", str(gray),
+               "--out", str(tmp_path / "o2")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1
+
+
+def test_cli_end_to_end_and_resume(tmp_path: Path, nb201_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.proxies.store import read_scores
+    from reproduce.cli import main
+
+    images = _npz(tmp_path / "imgs.npz")
+    out = tmp_path / "out"
+    args = ["correlate", "--archs", "4", "--batch", "8", "--proxies", "synflow,jacob_cov,snip,params", "--images",
+            str(images), "--seed", "0", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    meta, frame = read_scores(out / "scores.csv")
+    assert len(frame) == 4 and meta["batch"] == 8 and meta["proxies"] == ["synflow", "jacob_cov", "snip", "params"]
+    corr = pd.read_csv(out / "correlation.csv")
+    assert list(corr["proxy"]) == ["synflow", "jacob_cov", "snip", "params", "vote"]
+    assert {"spearman", "abs_spearman", "kendall", "abs_kendall", "top10_precision", "n_archs", "n_dropped"} <= set(corr.columns)
+    before = (out / "scores.csv").read_text()
+    assert main(args) == 0  # everything done: nothing rescored
+    assert (out / "scores.csv").read_text() == before
+    with pytest.raises(ValueError, match="other settings"):
+        from reproduce.cmd_correlate import score_archs
+        score_archs([1], "cifar10", str(images), ("synflow",), 0, out, batch=8, progress=False)
+    capsys.readouterr()

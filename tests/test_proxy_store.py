@@ -1,0 +1,106 @@
+"""The append-only score store: resume, truncated lines, other settings/versions, NaN round-trip."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.proxies.store import ScoreStore, read_scores
+
+SETTINGS = {"bench": "nb201", "dataset": "cifar10", "images": "test", "batch": 4, "seed": 0, "proxies": ["snip", "synflow"]}
+
+
+def _fill(path: Path, indices: list[int]) -> None:
+    with ScoreStore(path, SETTINGS) as store:
+        for i in indices:
+            if i not in store.done:
+                store.append(i, f"arch{i}", {"snip": i * 0.5, "synflow": float(i) ** 3}, 0.01 * i)
+
+
+def test_write_resume_and_read(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    _fill(path, [3, 1, 2])
+    with ScoreStore(path, SETTINGS) as store:
+        assert store.done == {1, 2, 3}
+    _fill(path, [1, 2, 3, 4])  # only 4 is new
+    meta, frame = read_scores(path)
+    assert meta["version"] == 1 and meta["proxies"] == ["snip", "synflow"] and meta["dataset"] == "cifar10"
+    assert list(frame["index"]) == [3, 1, 2, 4]
+    assert frame.loc[frame["index"] == 4, "synflow"].item() == 64.0
+    assert list(frame.columns) == ["index", "arch", "snip", "synflow", "seconds", "cpu_seconds"]
+
+
+def test_truncated_last_line_is_dropped_and_redone(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    _fill(path, [0, 1])
+    with open(path, "a") as fh:
+        fh.write("2,arch2,1.0")  # interrupted mid-row
+    _, frame = read_scores(path)
+    assert list(frame["index"]) == [0, 1]
+    with ScoreStore(path, SETTINGS) as store:
+        assert store.done == {0, 1}
+        store.append(2, "arch2", {"snip": 1.0, "synflow": 8.0}, 0.1)
+    _, frame = read_scores(path)
+    assert list(frame["index"]) == [0, 1, 2] and frame["synflow"].iloc[-1] == 8.0
+
+
+def test_other_settings_or_version_or_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    _fill(path, [0])
+    with pytest.raises(ValueError, match=r"other settings \(batch: stored 4 vs now 64"):
+        ScoreStore(path, {**SETTINGS, "batch": 64})
+    with pytest.raises(ValueError, match="other settings"):
+        ScoreStore(path, {**SETTINGS, "proxies": ["snip"]})
+    lines = path.read_text().splitlines(keepends=True)
+    meta = json.loads(lines[0].split(" ", 2)[2])
+    meta["version"] = 0
+    lines[0] = "# nasrepro-proxy-scores " + json.dumps(meta) + "\n"
+    path.write_text("".join(lines))
+    with pytest.raises(ValueError, match="format version 0"):
+        ScoreStore(path, SETTINGS)
+    with pytest.raises(ValueError, match="format version 0"):
+        read_scores(path)
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a proxy score store"):
+        ScoreStore(other, SETTINGS)
+    with pytest.raises(FileNotFoundError):
+        read_scores(tmp_path / "missing.csv")
+
+
+def test_damaged_middle_row_and_bad_rows(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    _fill(path, [0, 1])
+    text = path.read_text().splitlines(keepends=True)
+    text.insert(3, "5,arch5\n")
+    path.write_text("".join(text))
+    with pytest.raises(ValueError, match="damaged"):
+        ScoreStore(path, SETTINGS)
+    with ScoreStore(tmp_path / "s2.csv", SETTINGS) as store:
+        with pytest.raises(ValueError, match="lack"):
+            store.append(0, "a", {"snip": 1.0}, 0.0)
+        with pytest.raises(ValueError, match="commas"):
+            store.append(0, "a,b", {"snip": 1.0, "synflow": 1.0}, 0.0)
+
+
+def test_nan_and_inf_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    with ScoreStore(path, SETTINGS) as store:
+        store.append(7, "a", {"snip": float("nan"), "synflow": float("-inf")}, 0.5)
+        store.append(8, "b", {"snip": 1e-300, "synflow": 1.2345678901234567e+250}, 0.5)
+    _, frame = read_scores(path)
+    assert math.isnan(frame["snip"].iloc[0]) and frame["synflow"].iloc[0] == float("-inf")
+    assert frame["snip"].iloc[1] == 1e-300 and frame["synflow"].iloc[1] == 1.2345678901234567e+250
+
+
+def test_store_keeps_only_indices_in_memory(tmp_path: Path) -> None:
+    # memory stays flat: the store object holds the set of done indices, not the rows
+    path = tmp_path / "scores.csv"
+    with ScoreStore(path, SETTINGS) as store:
+        for i in range(2000):
+            store.append(i, "a", {"snip": 1.0, "synflow": 2.0}, 0.0)
+        held = {k for k, v in vars(store).items() if isinstance(v, (list, dict, set)) and len(v) >= 2000}
+    assert held == {"done"}
