@@ -74,6 +74,7 @@ class RunResult:
     records: list[Record]
     final: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
+    method: Method | None = None  # the method object after the run (telemetry for reproductions)
 
     @property
     def n_evals(self) -> int:
@@ -158,7 +159,7 @@ def run_search(
     ledger = benchmark.ledger()
     if ledger:
         meta["ledger"] = ledger
-    return RunResult(records, final, meta)
+    return RunResult(records, final, meta, method)
 
 
 # ---------------------------------------------------------------------------- grids

@@ -35,11 +35,11 @@ class Ensemble:
         self.b1 = rng.normal(0.0, 0.1, (self.m, 1, hidden))
         self.n_feat = hidden + dim + 1
         self.beta = np.zeros((self.m, self.n_feat))
-        self.phi = np.zeros((self.m, 0, self.n_feat))  # cached features, member x point x feature
-        self.y = np.zeros(0)
-        self.w = np.zeros(0)  # per-point weight (e.g. down-weighted transferred points)
-        self.counts = np.zeros((self.m, 0))  # bootstrap counts, member x point
-        self.group = np.zeros(0, dtype=int)  # 0: own data, 1: transferred
+        # sufficient statistics per data group (0: own data, 1: transferred), member-wise with the
+        # bootstrap counts c: A = sum c phi phi^T, s1 = sum c phi, sy = sum c phi y.
+        # A refit is then one small solve, whatever the number of points.
+        self._stats: dict[int, list[np.ndarray]] = {}
+        self.n_points: dict[int, int] = {}
 
     def _features(self, x: np.ndarray) -> np.ndarray:
         h = np.maximum(np.matmul(x[None], self.w1) + self.b1, 0.0)  # (m, n, hidden)
@@ -48,26 +48,37 @@ class Ensemble:
         return np.concatenate([h, raw, ones], axis=2)
 
     def add(self, x: np.ndarray, y: np.ndarray, group: int = 0) -> None:
+        """Add points (raw targets ``y``) to ``group``; a bootstrap count per point and member."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
         y = np.asarray(y, dtype=float).ravel()
-        self.phi = np.concatenate([self.phi, self._features(x)], axis=1)
-        self.y = np.concatenate([self.y, y])
-        self.w = np.concatenate([self.w, np.ones(len(y))])
-        self.group = np.concatenate([self.group, np.full(len(y), group, dtype=int)])
-        self.counts = np.hstack([self.counts, self.rng.poisson(1.0, (self.m, len(y)))])
-
-    def set_targets(self, y: np.ndarray) -> None:
-        self.y = np.asarray(y, dtype=float).ravel()
-
-    def fit(self) -> None:
-        if len(self.y) == 0:
+        if len(y) == 0:
             return
-        wt = self.counts * self.w[None, :]  # (m, n)
-        pw = self.phi * wt[..., None]
-        a = np.matmul(np.transpose(pw, (0, 2, 1)), self.phi)  # (m, f, f)
-        a += self.ridge * np.eye(self.n_feat)[None]
-        b = np.matmul(np.transpose(pw, (0, 2, 1)), self.y[None, :, None])  # (m, f, 1)
-        self.beta = np.linalg.solve(a, b)[..., 0]
+        phi = self._features(x)  # (m, n, f)
+        c = self.rng.poisson(1.0, (self.m, len(y))).astype(float)
+        pc = phi * c[..., None]
+        st = self._stats.setdefault(
+            group, [np.zeros((self.m, self.n_feat, self.n_feat)), np.zeros((self.m, self.n_feat)),
+                    np.zeros((self.m, self.n_feat))]
+        )
+        st[0] += np.matmul(np.transpose(pc, (0, 2, 1)), phi)
+        st[1] += pc.sum(axis=1)
+        st[2] += np.matmul(np.transpose(pc, (0, 2, 1)), y[None, :, None])[..., 0]
+        self.n_points[group] = self.n_points.get(group, 0) + len(y)
+
+    def fit(self, weight: dict[int, float] | None = None, affine: dict[int, tuple[float, float]] | None = None) -> None:
+        """Weighted ridge read-out on targets ``(y - mu_g) / sd_g`` with ``affine[g] = (mu_g, sd_g)``."""
+        if not self._stats:
+            return
+        a = self.ridge * np.broadcast_to(np.eye(self.n_feat), (self.m, self.n_feat, self.n_feat)).copy()
+        b = np.zeros((self.m, self.n_feat))
+        for g, (sa, s1, sy) in self._stats.items():
+            w = 1.0 if weight is None else float(weight.get(g, 1.0))
+            mu, sd = (0.0, 1.0) if affine is None or g not in affine else affine[g]
+            if w == 0.0:
+                continue
+            a += w * sa
+            b += w * (sy - mu * s1) / sd
+        self.beta = np.linalg.solve(a, b[..., None])[..., 0]
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over members, one each per row of ``x``."""

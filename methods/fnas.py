@@ -94,6 +94,8 @@ def load_transfer(path: Path | str, space: SearchSpace) -> list[tuple[list[Arch]
 class FNAS(PPO):
     """PPO + uncertainty-aware critic + transfer + replay (see module doc for the rules)."""
 
+    conformance_params = {"batch_size": 4, "epochs": 2, "min_trained": 4}
+
     def __init__(
         self,
         space: SearchSpace,
@@ -101,7 +103,7 @@ class FNAS(PPO):
         critic: bool = True,
         transfer_from: str | None = None,
         replay: bool = True,
-        uncertainty_k: float = 1.0,
+        uncertainty_k: float = 0.5,
         min_trained: int = 20,
         reuse_known: bool = True,
         ensemble_members: int = 5,
@@ -120,20 +122,20 @@ class FNAS(PPO):
             raise ValueError("fnas: transfer_from pre-trains the critic; set critic=True or drop transfer_from")
         if replay_clip <= 0 or transfer_n0 < 0 or int(min_trained) < 0:
             raise ValueError("fnas: need replay_clip > 0, transfer_n0 >= 0, min_trained >= 0")
-        self.use_critic = bool(critic)
-        self.transfer_from = str(transfer_from) if transfer_from else None
+        self.critic = critic
+        self.transfer_from = transfer_from
         if self.transfer_from:
             transfer_files(self.transfer_from)  # a missing run fails now, not after the first batch
-        self.use_replay = bool(replay)
-        self.uncertainty_k = k
-        self.min_trained = int(min_trained)
-        self.reuse_known = bool(reuse_known)
-        self.ensemble_members = int(ensemble_members)
-        self.critic_hidden = int(critic_hidden)
-        self.transfer_n0 = float(transfer_n0)
-        self.replay_clip = float(replay_clip)
-        self.replay_capacity = int(replay_capacity)
-        self.spare_patience = max(1, int(spare_patience))
+        self.replay = replay
+        self.uncertainty_k = uncertainty_k
+        self.min_trained = min_trained
+        self.reuse_known = reuse_known
+        self.ensemble_members = ensemble_members
+        self.critic_hidden = critic_hidden
+        self.transfer_n0 = transfer_n0
+        self.replay_clip = replay_clip
+        self.replay_capacity = replay_capacity
+        self.spare_patience = spare_patience
 
     # -- state -----------------------------------------------------------------------
     def _setup(self) -> None:
@@ -143,6 +145,7 @@ class FNAS(PPO):
         self.n_spared_known = 0
         self.n_sampled = 0
         self.n_forced = 0
+        self._last_pred: tuple[float, float] | None = None
         self.calibration: list[dict[str, float]] = []
         self.known: dict[Arch, float] = {}
         self._own_rewards: list[float] = []
@@ -153,16 +156,16 @@ class FNAS(PPO):
         self._gap2 = 1.0  # squared z-error of the critic on the last batch before seeing it
         self.buffer: list[Item] = []
         self.n_transfer = 0
-        self.critic: Ensemble | None = None
-        if self.use_critic:
+        self._ens: Ensemble | None = None
+        if self.critic:
             seed = int(self.rng.integers(2**63 - 1))
             dim = len(self.space.encode(tuple(0 for _ in self.space.choices)))
-            self.critic = Ensemble(dim, np.random.default_rng(seed), self.ensemble_members, self.critic_hidden)
+            self._ens = Ensemble(dim, np.random.default_rng(seed), self.ensemble_members, self.critic_hidden)
             if self.transfer_from:
                 for archs, rewards, _ in load_transfer(self.transfer_from, self.space):
                     sd = float(rewards.std()) or 1.0
                     z = (rewards - rewards.mean()) / sd
-                    self.critic.add(np.stack([self.space.encode(a) for a in archs]), z, group=1)
+                    self._ens.add(np.stack([self.space.encode(a) for a in archs]), z, group=1)
                     self.n_transfer += len(archs)
                 if self.n_transfer:
                     self._refit()
@@ -180,37 +183,30 @@ class FNAS(PPO):
         return self.transfer_n0 / (self.transfer_n0 + self.n_trained)
 
     def _refit(self) -> None:
-        assert self.critic is not None
-        mu, sd = self._stats()
-        c = self.critic
-        own = c.group == 0
-        # targets of own points follow the running statistics; transferred ones stay z-scored per source
-        y = c.y.copy()
-        y[own] = (np.asarray(self._own_rewards) - mu) / sd
-        c.set_targets(y)
-        c.w = np.where(own, 1.0, self._lambda())
-        c.fit()
+        assert self._ens is not None
+        # own points: targets follow the running statistics; transferred ones are z-scored per source
+        self._ens.fit(weight={0: 1.0, 1: self._lambda()}, affine={0: self._stats()})
 
     def _critic_ready(self) -> bool:
         eff = self.n_trained + self._lambda() * self.n_transfer
-        return self.critic is not None and eff >= max(self.min_trained, 1) and len(self._recent) > 0
+        return self._ens is not None and eff >= max(self.min_trained, 1) and len(self._recent) > 0
 
     def _predict(self, archs: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
         """Critic mean and std in reward units (std includes the transfer-trust term)."""
-        assert self.critic is not None
+        assert self._ens is not None
         mu, sd = self._stats()
-        m, s = self.critic.predict(np.stack([self.space.encode(a) for a in archs]))
+        m, s = self._ens.predict(np.stack([self.space.encode(a) for a in archs]))
         s_tot = np.sqrt(s**2 + self._lambda() * self._gap2)
         return mu + sd * m, sd * s_tot
 
     # -- PPO hooks ---------------------------------------------------------------------
     def _fresh_count(self) -> int:
-        return self.batch_size - self.batch_size // 2 if self.use_replay else self.batch_size
+        return self.batch_size - self.batch_size // 2 if self.replay else self.batch_size
 
     def _screen(self, batch: list[Item]) -> None:
         self.n_sampled += len(batch)
         self._pred, self._dups, self._dup_idx = {}, [], set()
-        if self.critic is None:
+        if self._ens is None:
             return
         have_pred = self.n_trained > 0 or self.n_transfer > 0
         if have_pred:
@@ -237,7 +233,7 @@ class FNAS(PPO):
 
     def _new_batch(self) -> None:
         for _ in range(self.spare_patience):
-            archs = [self._sample_valid() for _ in range(self._fresh_count())]
+            archs = self._sample_batch(self._fresh_count())
             self._batch = [Item(a, self.policy.log_prob(a)) for a in archs]
             self._screen(self._batch)
             # duplicates wait for their first copy instead of being asked
@@ -245,29 +241,41 @@ class FNAS(PPO):
             if self._queue:
                 return
             self._finish_batch()  # everything spared: learn from the predictions, sample again
-        # the policy keeps proposing what is known or predicted poor: train the most promising
-        # unknown candidate (highest upper bound), or an unknown neighbour of the policy's mode
+        # The policy keeps proposing what is known or predicted poor (it has converged): train a batch
+        # of the most promising *unknown* archs among many policy samples (highest upper bound), topped
+        # up with unknown one-decision mutations of the policy's mode. They enter the PPO update as
+        # fresh samples (slightly off-policy; the clipping bounds the step).
         self.n_forced += 1
-        cands = [it for it in self._batch if it.arch not in self.known]
-        if cands and self.critic is not None:
-            mean, std = self._predict([it.arch for it in cands])
-            pick = cands[int(np.argmax(mean + self.uncertainty_k * std))].arch
-        else:
-            mode = tuple(int(np.argmax(p)) for p in self.policy.probs())
-            pick = mode
-            for _ in range(1000):
-                if pick not in self.known and self.space.is_valid(pick):
-                    break
-                pick = self.space.mutate(mode if self.rng.random() < 0.5 else pick, self.rng)
-        self._batch = [Item(pick, self.policy.log_prob(pick))]
+        want = self._fresh_count()
+        cands = list(dict.fromkeys(
+            a for a in self._sample_batch(5 * self.batch_size) if a not in self.known
+        ))
+        if cands and self._ens is not None:
+            mean, std = self._predict(cands)
+            order = np.argsort(-(mean + self.uncertainty_k * std), kind="stable")
+            cands = [cands[int(j)] for j in order]
+        picks = cands[:want]
+        mode = tuple(int(np.argmax(p)) for p in self.policy.probs())
+        cur = mode
+        for _ in range(1000):
+            if len(picks) >= want:
+                break
+            cur = self.space.mutate(mode if self.rng.random() < 0.5 else cur, self.rng)
+            if cur not in self.known and cur not in picks:
+                picks.append(cur)
+        self._batch = [Item(a, self.policy.log_prob(a)) for a in picks]
         self._pred, self._dups, self._dup_idx = {}, [], set()
-        self._queue = [0]
+        if self._ens is not None and (self.n_trained > 0 or self.n_transfer > 0):
+            mean, std = self._predict(picks)
+            self._pred = {i: (float(mean[i]), float(std[i])) for i in range(len(picks))}
+        self._queue = list(range(len(self._batch)))
 
     def _on_trained(self, i: int) -> None:
         item = self._batch[i]
         self.n_trained += 1
-        if i in self._pred:
-            m, s = self._pred[i]
+        self._last_pred = self._pred.get(i)
+        if self._last_pred is not None:
+            m, s = self._last_pred
             self.calibration.append({"pred_mean": m, "pred_std": s, "reward": float(item.reward)})
 
     def _finish_batch(self) -> None:
@@ -280,13 +288,13 @@ class FNAS(PPO):
 
     def _baseline_for(self, items: list[Item]) -> float:
         fresh = [it.arch for it in items if not it.replay]
-        if self.critic is not None and (self.n_trained > 0 or self.n_transfer > 0) and fresh:
+        if self._ens is not None and (self.n_trained > 0 or self.n_transfer > 0) and fresh:
             mean, _ = self._predict(fresh)
             return float(mean.mean())
         return super()._baseline_for(items)
 
     def _extra_items(self) -> list[Item]:
-        if not self.use_replay or not self.buffer:
+        if not self.replay or not self.buffer:
             return []
         n = min(self.batch_size // 2, len(self.buffer))
         pick = self.rng.choice(len(self.buffer), size=n, replace=False)
@@ -311,17 +319,17 @@ class FNAS(PPO):
         self._recent = (self._recent + rewards)[-self.batch_size :]
         for it in trained:
             self.known.setdefault(it.arch, float(it.reward))  # type: ignore[arg-type]
-        if self.use_replay:
+        if self.replay:
             self.buffer.extend(Item(it.arch, it.logp_behaviour, it.reward) for it in trained)
             self.buffer = self.buffer[-self.replay_capacity :]
-        if self.critic is not None:
+        if self._ens is not None:
             # the critic's error on data it has not seen yet: the trust term for transferred knowledge
             if self.n_transfer and len(self._own_rewards) >= 2:
                 mu, sd = self._stats()
-                m, _ = self.critic.predict(np.stack([self.space.encode(it.arch) for it in trained]))
+                m, _ = self._ens.predict(np.stack([self.space.encode(it.arch) for it in trained]))
                 self._gap2 = float(np.mean((m - (np.asarray(rewards) - mu) / sd) ** 2))
             self._own_rewards.extend(rewards)
-            self.critic.add(np.stack([self.space.encode(it.arch) for it in trained]), np.zeros(len(trained)))
+            self._ens.add(np.stack([self.space.encode(it.arch) for it in trained]), np.asarray(rewards))
             self._refit()
 
     def step_info(self) -> dict[str, Any]:
@@ -334,4 +342,6 @@ class FNAS(PPO):
             "spared_known": self.n_spared_known,
             "sampled": self.n_sampled,
             "forced": self.n_forced,
+            # the critic's prediction for the architecture just trained (calibration data)
+            **({"pred_mean": self._last_pred[0], "pred_std": self._last_pred[1]} if self._last_pred else {}),
         }

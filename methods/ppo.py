@@ -74,6 +74,14 @@ class CategoricalPolicy:
             for p in self.probs()
         )
 
+    def sample_many(self, rng: np.random.Generator, n: int) -> list[Arch]:
+        u = rng.random((n, len(self.choices)))
+        cols = [
+            np.minimum(np.searchsorted(np.cumsum(p), u[:, d], side="right"), len(p) - 1)
+            for d, p in enumerate(self.probs())
+        ]
+        return [tuple(int(c) for c in row) for row in np.stack(cols, axis=1)]
+
     def log_prob(self, arch: Arch) -> float:
         return float(sum(np.log(p[a]) for p, a in zip(self.probs(), arch)))
 
@@ -108,6 +116,8 @@ class CategoricalPolicy:
 @register("ppo")
 class PPO(Method):
     """PPO with a clipped surrogate, entropy bonus and a moving-average baseline (see module doc)."""
+
+    conformance_params = {"batch_size": 4, "epochs": 2}
 
     def __init__(
         self,
@@ -146,6 +156,10 @@ class PPO(Method):
         self._queue: list[int] = []  # indices into _batch still to ask
         self._pending: dict[Arch, list[int]] = {}  # asked, not yet told
 
+    def _sample_batch(self, n: int) -> list[Arch]:
+        """``n`` policy samples (one vectorised draw; invalid ones are drawn again one by one)."""
+        return [a if self.space.is_valid(a) else self._sample_valid() for a in self.policy.sample_many(self.rng, n)]
+
     def _sample_valid(self) -> Arch:
         for _ in range(self.max_resample):
             arch = self.policy.sample(self.rng)
@@ -163,7 +177,7 @@ class PPO(Method):
     def _new_batch(self) -> None:
         """Sample a batch; decide which members are asked (``_screen``); update if none is."""
         for _ in range(10_000):
-            archs = [self._sample_valid() for _ in range(self._fresh_count())]
+            archs = self._sample_batch(self._fresh_count())
             self._batch = [Item(a, self.policy.log_prob(a)) for a in archs]
             self._screen(self._batch)
             self._queue = [i for i, it in enumerate(self._batch) if it.reward is None]
@@ -209,21 +223,29 @@ class PPO(Method):
         idx = self.policy.flat_index([it.arch for it in items])
         logp_start = self.policy.log_probs(idx)
         w = self._importance_weights(items, logp_start)
-        n = len(items)
         for _ in range(self.epochs):
-            ratio = np.exp(self.policy.log_probs(idx) - logp_start)
-            # the gradient of min(rA, clip(r)A) is r*A*dlogp where the unclipped term is the minimum
-            active = ~(((adv > 0) & (ratio > 1 + self.clip_eps)) | ((adv < 0) & (ratio < 1 - self.clip_eps)))
-            coef = w * adv * ratio * active / n
-            grad = np.zeros_like(self.policy.logits)
-            probs = np.concatenate(self.policy.probs())
-            np.add.at(grad, idx.ravel(), np.repeat(coef, idx.shape[1]))
-            for d in range(len(self.policy.choices)):
-                lo, hi = self.policy.offsets[d], self.policy.offsets[d + 1]
-                grad[lo:hi] -= coef.sum() * probs[lo:hi]
-            _, g_ent = self.policy.entropy_and_grad()
-            self.policy.ascend(grad + self.entropy_coef * g_ent)
+            _, grad = self.surrogate(idx, adv, w, logp_start)
+            self.policy.ascend(grad)
         self.n_updates += 1
+
+    def surrogate(
+        self, idx: np.ndarray, adv: np.ndarray, w: np.ndarray, logp_start: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        """The PPO objective (clipped surrogate + entropy bonus) at the current logits, and its gradient."""
+        pol = self.policy
+        ratio = np.exp(pol.log_probs(idx) - logp_start)
+        clipped = np.clip(ratio, 1 - self.clip_eps, 1 + self.clip_eps)
+        n = len(adv)
+        ent, g_ent = pol.entropy_and_grad()
+        value = float(np.sum(w * np.minimum(ratio * adv, clipped * adv)) / n) + self.entropy_coef * ent
+        # the gradient of min(rA, clip(r)A) is w*r*A*dlogp where the unclipped term is the minimum
+        active = ~(((adv > 0) & (ratio > 1 + self.clip_eps)) | ((adv < 0) & (ratio < 1 - self.clip_eps)))
+        coef = w * adv * ratio * active / n
+        grad = np.zeros_like(pol.logits)
+        np.add.at(grad, idx.ravel(), np.repeat(coef, idx.shape[1]))  # d log p_a / dz = onehot(a) - p
+        probs = np.concatenate(pol.probs())
+        grad -= coef.sum() * probs
+        return value, grad + self.entropy_coef * g_ent
 
     # -- ask / tell -------------------------------------------------------------------
     def _ask(self) -> Arch:
@@ -251,6 +273,10 @@ class PPO(Method):
 
     def _on_trained(self, i: int) -> None:
         """Hook: a measured reward arrived."""
+
+    def hints(self) -> dict[str, Any]:
+        # a weight pool snapshots itself when this changes (strict fairness within a batch)
+        return {"ppo_batch": self.n_updates} if getattr(self, "_is_setup", False) else {}
 
     def policy_probs(self) -> list[np.ndarray]:
         """The current per-decision probabilities (for plots and tests)."""

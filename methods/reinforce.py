@@ -68,19 +68,29 @@ class Reinforce(Method):
             out.append(e / e.sum())
         return out
 
-    def _draw(self) -> Arch:
+    def _draw(self, k: int = 1) -> list[Arch]:
+        """``k`` independent valid draws from the policy (inverse CDF, one uniform per decision)."""
         probs = self.probs()
+        cdfs = [np.cumsum(p) for p in probs]
+        out: list[Arch] = []
         for _ in range(self.max_resample):
-            arch = tuple(int(self.rng.choice(len(p), p=p)) for p in probs)
-            if self.space.is_valid(arch):
-                return arch
+            U = self.rng.random((k - len(out), len(cdfs)))
+            cols = [np.minimum(np.searchsorted(c, U[:, i] * c[-1], side="right"), len(c) - 1)
+                    for i, c in enumerate(cdfs)]
+            for row in zip(*cols):
+                arch = tuple(int(x) for x in row)
+                if self.space.is_valid(arch):
+                    out.append(arch)
+            if len(out) == k:
+                return out
         # The policy has drifted onto invalid architectures (it only ever sees valid ones, so a
         # negative advantage can push mass there). Sample the policy *conditioned on validity*
         # approximately: sampling-importance-resampling from uniform valid draws.
         pool = [self.space.sample(self.rng) for _ in range(self.max_resample)]
         logp = np.array([sum(np.log(probs[i][c] + 1e-300) for i, c in enumerate(a)) for a in pool])
         w = np.exp(logp - logp.max())
-        return pool[int(self.rng.choice(len(pool), p=w / w.sum()))]
+        picks = self.rng.choice(len(pool), size=k - len(out), p=w / w.sum())
+        return out + [pool[int(i)] for i in picks]
 
     def _step(self, arch: Arch, advantage: float) -> None:
         """One Adam step on ``-log p(arch) * advantage`` (torch.optim.Adam's update)."""
@@ -98,7 +108,7 @@ class Reinforce(Method):
 
     # -- ask/tell ----------------------------------------------------------------------
     def _ask(self) -> Arch:
-        return self._draw()
+        return self._draw(1)[0]
 
     def _tell(self, arch: Arch, obs: Observation) -> None:
         reward = float(obs.score)
@@ -111,7 +121,7 @@ class Reinforce(Method):
     def propose(self, k: int) -> list[Arch]:
         """``k`` independent draws from the current policy (the paper's RL + move(k))."""
         self._ensure_setup()
-        return [self._draw() for _ in range(k)]
+        return self._draw(k)
 
     def warm_start(self, archs: list[Arch], scores: list[float], epochs: int = 1) -> None:
         """Pre-train the policy towards the proxy's top pool, at no training cost.

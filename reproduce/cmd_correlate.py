@@ -207,9 +207,13 @@ def cmd_correlate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--table {args.table} not found")
     out = Path(args.out)
     shard = parse_shard(args.shard)
-    score_archs(indices, dataset, args.images, proxies, args.seed, out, batch=args.batch, progress=not args.quiet,
-                shard=shard)
-    if shard[1] > 1:
+    if args.no_score:
+        if not (out / "scores.csv").is_file():
+            raise FileNotFoundError(f"--no-score: {out / 'scores.csv'} not found; run without --no-score first")
+    else:
+        score_archs(indices, dataset, args.images, proxies, args.seed, out, batch=args.batch,
+                    progress=not args.quiet, shard=shard)
+    if shard[1] > 1 and not args.no_score:
         print(f"shard {shard[0]}/{shard[1]} done; run the same command without --shard to correlate")
         return 0
     table = correlate(indices, dataset, out, args.table)
@@ -231,6 +235,8 @@ def add_correlate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=64, help="minibatch size (reference: 64)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-score", action="store_true",
+                   help="score nothing: correlate the requested cells already in DIR/scores.csv (a partial run)")
     p.add_argument("--shard", default=None, help="K/N: score only every N-th architecture from the K-th "
                    "(N workers side by side on one store); correlation is left to a run without --shard")
 

@@ -37,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, help="training iterations (default: per config)")
     t.add_argument("--batch-size", type=int, help="global batch size (default: per config)")
     t.add_argument("--lr", type=float, help="initial learning rate (linear decay to 0)")
-    t.add_argument("--sampling", choices=("uniform", "flops-bins"), help="path sampling (default: per config)")
+    t.add_argument(
+        "--sampling", choices=("uniform", "flops-bins"), help="path sampling (default: per config)"
+    )
     t.add_argument("--preprocessing", choices=("standard", "spos"), default="standard", help="ImageNet only")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
@@ -74,8 +76,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         result = train_supernet(
-            args.config, data, settings, out, resume=args.resume, device=device, dist=d,
-            sync_bn=args.sync_bn, workers=args.workers,
+            args.config,
+            data,
+            settings,
+            out,
+            resume=args.resume,
+            device=device,
+            dist=d,
+            sync_bn=args.sync_bn,
+            workers=args.workers,
         )
     finally:
         ddp.shutdown()

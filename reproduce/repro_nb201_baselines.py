@@ -105,7 +105,7 @@ def _table(per_run: pd.DataFrame, benches: dict[str, Any], args: argparse.Namesp
         mine = per_run[per_run["method"] == label]
         ours: dict[str, Any] = {"method": label, "source": f"ours ({len(mine)} runs)",
                                 "mean_evals": round(float(mine["n_evals"].mean()), 1)}
-        runs = ref.loc[label, "runs"] if ref is not None else "?"
+        runs = int(ref.loc[label, "runs"]) if ref is not None else "?"
         pub: dict[str, Any] = {"method": label, "source": f"published ({runs} runs)", "mean_evals": ""}
         for ds in DATASETS:
             vcol, tcol = REF_COLS[ds]

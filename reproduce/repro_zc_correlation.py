@@ -58,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output root (default: results/)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-score", action="store_true",
+                   help="score nothing: summarise the cells already in <out>/zc_correlation/<dataset>/scores.csv")
 
 
 def published() -> pd.DataFrame:
@@ -98,11 +100,12 @@ def _notebook_accuracy_rho(dataset: str, out_ds: Path) -> dict[str, float]:
 
 
 def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: tuple[str, ...], seed: int,
-                batch: int, out_ds: Path, table: str | None, progress: bool) -> pd.DataFrame:
+                batch: int, out_ds: Path, table: str | None, progress: bool, score: bool = True) -> pd.DataFrame:
     from bench.proxies.store import read_scores
     from reproduce.cmd_correlate import correlate, score_archs
 
-    score_archs(indices, dataset, images, proxies, seed, out_ds, batch=batch, progress=progress)
+    if score:
+        score_archs(indices, dataset, images, proxies, seed, out_ds, batch=batch, progress=progress)
     corr = correlate(indices, dataset, out_ds, table)
     meta, frame = read_scores(out_ds / "scores.csv")
     frame = frame[frame["index"].isin(indices)]
@@ -202,9 +205,11 @@ def run(args: argparse.Namespace) -> int:
     indices = parse_archs(args.archs, args.seed)
     out = Path(args.out) if args.out else results_dir()
     tables = [run_dataset(ds, indices, images.get(ds), proxies, args.seed, args.batch, out / "zc_correlation" / ds,
-                          args.table, not args.quiet) for ds in datasets]
+                          args.table, not args.quiet, score=not args.no_score) for ds in datasets]
     summary = summarise(tables)
-    write_outputs(summary, out, f"{len(indices)}", args.seed)
+    n_done = sorted(set(int(n) for n in summary["n_archs"]))
+    label = f"{len(indices)}" if not args.no_score else f"{len(indices)} requested, scored so far per proxy: {n_done}"
+    write_outputs(summary, out, label, args.seed)
     print(summary[["dataset", "proxy", "n_archs", "ours", "published_notebook", "gap_vs_notebook"]].to_string(
         index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote {out / 'zc_correlation.md'}, .csv, .png; scores under {out / 'zc_correlation'}")

@@ -123,3 +123,35 @@ def test_cli_end_to_end_and_resume(tmp_path: Path, nb201_csv: Path, capsys: pyte
         from reproduce.cmd_correlate import score_archs
         score_archs([1], "cifar10", str(images), ("synflow",), 0, out, batch=8, progress=False)
     capsys.readouterr()
+
+
+def test_repro_outputs_label_stand_ins_and_published(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reproduce import repro_zc_correlation as repro
+
+    ref = Path("/work/shared/reference")
+    if ref.is_dir():
+        monkeypatch.setenv("NASREPRO_REFERENCE", str(ref))
+    else:
+        monkeypatch.setenv("NASREPRO_REFERENCE", str(tmp_path / "none"))
+    acc = np.linspace(60, 90, 30)
+    frame = pd.DataFrame({p: acc + np.random.default_rng(i).normal(0, 5, 30) for i, p in enumerate(repro.TABLE1)})
+    tables = []
+    for ds, prov in (("cifar10", "CIFAR-10 train (real)"), ("cifar100", "stand-in: 5 classes")):
+        t = correlation_table(frame, acc, list(repro.TABLE1))
+        t.insert(0, "dataset", ds)
+        t["images"], t["stand_in"] = prov, "stand-in" in prov
+        t["sec_per_cell"], t["cpu_sec_per_cell"], t["abs_spearman_vs_c10valid_test"] = 1.0, 0.9, np.nan
+        tables.append(t)
+    summary = repro.summarise(tables)
+    repro.write_outputs(summary, tmp_path, "30", 0)
+    md = (tmp_path / "zc_correlation.md").read_text()
+    assert "## cifar100 — **STAND-IN images" in md and "## cifar10\n" in md
+    assert (tmp_path / "zc_correlation.png").stat().st_size > 0
+    out = pd.read_csv(tmp_path / "zc_correlation.csv")
+    vote = out[(out["dataset"] == "cifar10") & (out["proxy"] == "vote")].iloc[0]
+    assert vote["ours"] == vote["vote_agreement"]
+    if ref.is_dir():
+        syn = out[(out["dataset"] == "cifar10") & (out["proxy"] == "synflow")].iloc[0]
+        assert syn["published_notebook"] == pytest.approx(0.737) and syn["published_paper_2ndhand"] == pytest.approx(0.74)
+        assert vote["published_notebook"] == pytest.approx(0.817, abs=1e-3)
+        assert syn["gap_vs_notebook"] == pytest.approx(syn["ours"] - 0.737)

@@ -191,6 +191,10 @@ def test_convert_rejects_bad_input(files: dict[str, Path], tmp_path: Path, capsy
 
     torch.save({"state_dict": {"w": [1.0, 2.0]}}, wrong)
     assert "meta_archs" in _convert_error(capsys, wrong, dst)
+    broken = fx.nb201_pth_dict([3], seed=9)
+    del broken["arch2infos"][3]["full"]["all_results"]
+    torch.save(broken, tmp_path / "broken.pth")
+    assert "unexpected layout" in _convert_error(capsys, tmp_path / "broken.pth", dst)
     assert not dst.exists()
 
 

@@ -34,7 +34,13 @@ def _worker(rank: int, world: int, out: str, init_file: str) -> None:
     torch.set_num_threads(1)
     try:
         train_supernet(
-            CFG, tiny_data(), S, out, stop_after=3, dist=ddp.Dist(rank, world), init_method=f"file://{init_file}",
+            CFG,
+            tiny_data(),
+            S,
+            out,
+            stop_after=3,
+            dist=ddp.Dist(rank, world),
+            init_method=f"file://{init_file}",
             progress=False,
         )
     finally:
@@ -52,12 +58,16 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path: Path) -> None:
     ddp_model, meta = load_checkpoint(out / "checkpoint.pt", CFG)
     assert meta["iters"] == 3 and meta["train"]["world"] == 2
 
-    ref = train_supernet(CFG, tiny_data(), replace(S, micro_batches=2), None, stop_after=3, progress=False).model
+    ref = train_supernet(
+        CFG, tiny_data(), replace(S, micro_batches=2), None, stop_after=3, progress=False
+    ).model
     plain = train_supernet(CFG, tiny_data(), S, None, stop_after=3, progress=False).model
     d_ref, d_plain = _max_diff(ddp_model, ref), _max_diff(ddp_model, plain)
     moved = _max_diff(ref, type(ref)(CFG, seed=S.seed))
-    print(f"max |DDP - single (2 micro-batches)| = {d_ref:.2e}; vs single full-batch BN = {d_plain:.2e}; "
-          f"max update = {moved:.2e}")
+    print(
+        f"max |DDP - single (2 micro-batches)| = {d_ref:.2e}; vs single full-batch BN = {d_plain:.2e}; "
+        f"max update = {moved:.2e}"
+    )
     assert d_ref < TOL
     assert d_plain > 100 * d_ref  # the comparison can tell BN grouping apart: it is not vacuous
     # BN running statistics: DDP broadcasts rank 0's buffers, so they are rank 0's, not the mean
@@ -68,9 +78,28 @@ def test_torchrun_cli_two_processes(tmp_path: Path) -> None:
     out = tmp_path / "tr"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-        "-m", "reproduce.cli", "supernet", "train", "--config", "mnist-small", "--out", str(out),
-        "--steps", "2", "--batch-size", "32", "--eval-archs", "0", "--device", "cpu",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "reproduce.cli",
+        "supernet",
+        "train",
+        "--config",
+        "mnist-small",
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "32",
+        "--eval-archs",
+        "0",
+        "--device",
+        "cpu",
     ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]

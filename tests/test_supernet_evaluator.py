@@ -124,3 +124,14 @@ def test_throughput_measure_reports_images_per_second() -> None:
 
     row = measure("mnist-small", {"recal": _data(16, 1), "val": _data(16, 2)}, 2, 8, 8, "cpu")
     assert row["recal_images"] == 16 and row["val_images"] == 16 and row["images_per_s"] > 0
+
+
+def test_official_momentum_rule_is_an_ema_from_reset() -> None:
+    net = ShuffleNetV2OneShot("mnist-small", seed=0)
+    ev = SubnetEvaluator(net, _data(16, 1), _data(8, 2), bn_batches=2, bn_batch_size=8, bn_momentum=0.1)
+    ev.recalibrate(ARCH)
+    x, _ = _data(16, 1)
+    with torch.no_grad():
+        m1, m2 = (net.first_conv[0](x[i : i + 8]).mean((0, 2, 3)) for i in (0, 8))
+    expected = 0.9 * (0.1 * m1) + 0.1 * m2  # reset to 0, then two EMA updates
+    torch.testing.assert_close(net.first_conv[1].running_mean, expected, rtol=1e-5, atol=1e-6)

@@ -147,8 +147,22 @@ def test_cli_supernet_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     from reproduce.cli import main
 
     out = tmp_path / "mn"
-    rc = main(["supernet", "train", "--config", "mnist-small", "--out", str(out), "--steps", "3",
-               "--batch-size", "32", "--eval-archs", "1"])
+    rc = main(
+        [
+            "supernet",
+            "train",
+            "--config",
+            "mnist-small",
+            "--out",
+            str(out),
+            "--steps",
+            "3",
+            "--batch-size",
+            "32",
+            "--eval-archs",
+            "1",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "trained mnist-small supernet" in text and "search-val top-1" in text
@@ -157,6 +171,24 @@ def test_cli_supernet_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
     model, meta = load_checkpoint(out / "checkpoint.pt")
     assert model.config.name == "mnist-small" and meta["iters"] == 3
-    assert main(["supernet", "train", "--config", "mnist-small", "--out", str(out), "--steps", "4",
-                 "--batch-size", "32", "--eval-archs", "0", "--resume"]) == 2  # other settings
+    assert (
+        main(
+            [
+                "supernet",
+                "train",
+                "--config",
+                "mnist-small",
+                "--out",
+                str(out),
+                "--steps",
+                "4",
+                "--batch-size",
+                "32",
+                "--eval-archs",
+                "0",
+                "--resume",
+            ]
+        )
+        == 2
+    )  # other settings
     assert "other settings" in capsys.readouterr().err

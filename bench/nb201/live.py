@@ -250,7 +250,7 @@ class NB201Live(Benchmark):
         return net.to(self.device)
 
     def _rollout(self, arch: Arch, seed: int) -> tuple[Observation, float]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         net = self.build(arch, seed)
         init_info: dict[str, Any] = {}
         if self.initializer is not None:
@@ -272,6 +272,8 @@ class NB201Live(Benchmark):
         if self.after_train is not None:
             self.after_train(net, arch)
         cost = time.perf_counter() - t0 - curve_s + (0.0 if not curve else curve_s / len(curve))
+        # CPU seconds of this process (all its threads): the cost stripped of waiting for a busy machine
+        cpu_s = time.process_time() - c0
         test_acc = evaluate(net, self.test_data, self.cfg.eval_batch_size, self.device)
         info: dict[str, Any] = {
             "epochs": self.cfg.epochs,
@@ -279,6 +281,7 @@ class NB201Live(Benchmark):
             "params": count_params(arch, self.num_classes, self.cfg.C, self.cfg.N),
             "n_train": len(self.train_data),
             "seed": seed,
+            "cpu_s": cpu_s,
         }
         if init_info:
             info["init"] = init_info
@@ -335,7 +338,12 @@ class NB201Live(Benchmark):
 
 
 def make_nb201_live(dataset: str = "mnist", config: str = "tiny", **opts: Any) -> NB201Live:
-    """Registry factory: ``nasrepro run --bench nb201-live --dataset cifar10 --config small``."""
+    """Registry factory: ``nasrepro run --bench nb201-live --dataset cifar10 --config small``.
+
+    Sets ``torch.set_num_threads(1)`` unless ``threads`` is given: CPU results are then the same in
+    every worker process (a thread count changes the order of float sums), and workers do not
+    oversubscribe the cores."""
+    opts.setdefault("threads", 1)
     return NB201Live(dataset=dataset or "mnist", config=config or "tiny", **opts)
 
 

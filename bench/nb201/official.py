@@ -361,7 +361,7 @@ def _consistent(values: list[float], seeds: list[int], nats: bool) -> float:
 def read_direct(path: Path | str, progress: bool = True) -> OfficialArrays:
     """Read an official file without the official API objects.
 
-    Same numbers as :func:`read_via_api`, several times faster. A ``.pth``/``.pbz2`` is one
+    Same numbers as :func:`read_via_api`, faster (no API objects, no per-query copies). A ``.pth``/``.pbz2`` is one
     pickle, so its whole content is in memory once (as with the API); the NATS ``-simple``
     folder is streamed one architecture at a time.
     """
@@ -380,7 +380,7 @@ def read_direct(path: Path | str, progress: bool = True) -> OfficialArrays:
                 i = int(f.name.split(".")[0])
             except ValueError:
                 continue
-            _fill_arch(out, int(imap[i]), _load_pbz2(f))
+            _fill_checked(out, int(imap[i]), _load_pbz2(f), f)
             out.n_evaluated += 1
         return out
     data = _load_pbz2(path) if kind == "nats-tss-full" else _load_pth(path)
@@ -389,9 +389,17 @@ def read_direct(path: Path | str, progress: bool = True) -> OfficialArrays:
     arch2infos = data["arch2infos"]
     for i in tqdm(sorted(arch2infos), desc="reading NB201", disable=not progress, unit="arch"):
         # pop as we go: the file's objects are freed while the arrays fill
-        _fill_arch(out, int(imap[int(i)]), arch2infos.pop(i))
+        _fill_checked(out, int(imap[int(i)]), arch2infos.pop(i), path)
         out.n_evaluated += 1
     return out
+
+
+def _fill_checked(out: OfficialArrays, idx: int, hp2state: Any, where: Path) -> None:
+    try:
+        _fill_arch(out, idx, hp2state)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as err:
+        raise ValueError(f"{where}: cell {idx} has an unexpected layout ({type(err).__name__}: {err}); "
+                         "not an official NAS-Bench-201 / NATS-tss results file?") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,9 +25,9 @@ from bench.core import Arch, Benchmark, Observation
 from bench.supernet.checkpoint import checkpoint_config, load_checkpoint
 from bench.supernet.configs import get_config
 from bench.supernet.evaluator import CostLedger, PrefixProvider, SubnetEvaluator, as_batches
+from bench.supernet.model import ShuffleNetV2OneShot
 from bench.supernet.prefix_cache import PrefixCache
 from bench.supernet.sampling import SampleSet, build_sample_set, check_sample_rate, per_sample_ce
-from bench.supernet.model import ShuffleNetV2OneShot
 from bench.supernet.space import SupernetSpace
 
 _DATASETS = {"imagenet": "imagenet", "cifar10-small": "cifar10", "mnist-small": "mnist"}

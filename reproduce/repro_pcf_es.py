@@ -1,0 +1,268 @@
+"""PCF-ES Table 1 and Figs. 2/7: SPOS-ES vs CF-ES vs PCF-ES (± importance sampling) on one supernet.
+
+All variants run in one process on the same trained supernet, the same data and the same seeds;
+search time is the measured wall time of the subnet evaluations (BN recalibration + validation),
+the only thing the variants do differently. Energy comes from NVML/RAPL when readable, else the
+column says ``not measured``. ``test_top1`` is the found subnet's top-1 (inherited weights) on a
+held-out split that the search never saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.io import atomic_write_text
+from bench.metrics import spearman
+from bench.paths import results_dir
+from bench.plots import save_figure
+from bench.reference import load_reference_csv
+from bench.runner import RunResult, run_search
+from bench.supernet.prefix_cache import parse_cache_mb
+from bench.supernet.sampling import check_sample_rate
+
+NAME = "pcf-es"
+DESCRIPTION = "PCF-ES vs CF-ES vs SPOS evolution on one supernet: time saving, accuracy, freezing (Table 1)"
+BASELINE = "spos-es"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="mnist-small", help="mnist-small (default, offline) | cifar10-small | imagenet")
+    p.add_argument("--checkpoint", default=None, help="trained supernet; default: train one (or reuse the cached one)")
+    p.add_argument("--random-init", action="store_true", help="no training: a randomly initialised supernet")
+    p.add_argument("--data-root", default=None, help="ImageNet / CIFAR-10 root (default: shared samples or packages)")
+    p.add_argument("--seeds", default="0-4")
+    p.add_argument("--sample-rate", default="0.4", help="importance-sampling rate of the fourth variant (paper 0.4)")
+    p.add_argument("--cache-mb", default="4096", help="feature-cache budget in MiB (default 4096)")
+    p.add_argument("--threshold", type=float, default=0.7, help="T (paper 0.7 for SPOS)")
+    p.add_argument("--monitor-size", type=int, default=3, help="f (paper 3)")
+    p.add_argument("--generations", type=int, default=20)
+    p.add_argument("--population", type=int, default=50)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=None, help="output folder (default results/pcf_es)")
+
+
+def _variants(args: argparse.Namespace, rate: float) -> list[tuple[str, str, dict[str, Any], float]]:
+    half = args.population // 2  # official: 25 mutations + 25 crossovers for a population of 50
+    evo = {"population_num": args.population, "max_epochs": args.generations, "mutation_num": half,
+           "crossover_num": half, "select_num": max(2, args.population // 5)}
+    frz = {**evo, "threshold": args.threshold}
+    return [
+        (BASELINE, "spos-evolution", evo, 1.0),
+        ("cf-es", "cf-es", frz, 1.0),
+        ("pcf-es", "pcf-es", {**frz, "monitor_size": args.monitor_size}, 1.0),
+        (f"pcf-es+is{rate:g}", "pcf-es", {**frz, "monitor_size": args.monitor_size}, rate),
+    ]
+
+
+def ensure_checkpoint(config: str, checkpoint: str | None, random_init: bool, data_root: str | None) -> tuple[str | None, str]:
+    """The supernet to search: given, cached, or trained now (time stated)."""
+    if checkpoint:
+        return checkpoint, f"given: {checkpoint}"
+    if random_init:
+        return None, "randomly initialised (no training)"
+    from bench.supernet.data import load_data
+    from bench.supernet.train import default_settings, train_supernet
+    from reproduce.cmd_supernet import default_out
+
+    out = default_out(config)
+    settings = default_settings(config)
+    path = out / "checkpoint.pt"
+    if path.exists():
+        log = out / "train_log.csv"
+        done = pd.read_csv(log)["step"].max() + 1 if log.exists() else None
+        if done is not None and done >= settings.steps:
+            return str(path), f"cached: {path} ({settings.steps} steps)"
+    t0 = time.perf_counter()
+    data = load_data(config, data_root, seed=0)
+    train_supernet(config, data, settings, out, resume=path.exists())
+    return str(path), f"trained now: {settings.steps} steps, batch {settings.batch_size}, {time.perf_counter() - t0:.0f} s ({path})"
+
+
+def generation_shares(res: RunResult, k: int = 10) -> np.ndarray:
+    """Per generation: majority share of each block among the top-k subnets seen so far (Fig. 2)."""
+    from methods.pcf_es import majority
+
+    n = len(res.records[0].arch.split(","))
+    seen: list[tuple[float, tuple[int, ...]]] = []
+    rows = []
+    gens = [r.extra.get("generation", 0) for r in res.records]
+    for i, r in enumerate(res.records):
+        seen.append((r.score, tuple(int(c) for c in r.arch.split(","))))
+        if i == len(res.records) - 1 or gens[i + 1] != gens[i]:
+            top = [a for _, a in sorted(seen, key=lambda t: -t[0])[:k]]
+            rows.append(majority(top, n, (4,) * n)[1])
+    return np.asarray(rows)
+
+
+def cumulative_time_by_generation(res: RunResult) -> np.ndarray:
+    gens = np.asarray([r.extra.get("generation", 0) for r in res.records])
+    cost = np.asarray([r.cost_s for r in res.records])
+    return np.cumsum([cost[gens == g].sum() for g in range(gens.max() + 1)])
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.supernet.benchmark import make_supernet
+    from reproduce.cmd_core import parse_seeds
+
+    seeds = parse_seeds(args.seeds)
+    rate = check_sample_rate(args.sample_rate)
+    cache_mb = parse_cache_mb(args.cache_mb)
+    if not 0 < args.threshold <= 1:
+        raise ValueError(f"--threshold T must be in (0, 1], got {args.threshold}")
+    if args.monitor_size < 0:
+        raise ValueError(f"--monitor-size f must be >= 0, got {args.monitor_size}")
+    out = Path(args.out) if args.out else results_dir() / "pcf_es"
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt, ckpt_note = ensure_checkpoint(args.config, args.checkpoint, args.random_init, args.data_root)
+    print(f"supernet: {ckpt_note}", flush=True)
+    bench = make_supernet(config=args.config, checkpoint=ckpt, data_root=args.data_root, device=args.device,
+                          cache_mb=cache_mb)
+    bench.sample_after = args.population  # importance weights from the first generation
+    budget = f"{args.population * args.generations}evals"
+    rows, runs = [], {}
+    for seed in seeds:
+        for label, method, params, r in _variants(args, rate):
+            bench.sample_rate = r
+            t0 = time.perf_counter()
+            res = run_search(bench, method, seed, budget, params)
+            wall = time.perf_counter() - t0
+            led = res.meta.get("ledger", {})
+            m = res.method
+            runs[(label, seed)] = res
+            rows.append({
+                "method": label, "seed": seed, "T": params.get("threshold", "-"),
+                "f": params.get("monitor_size", "-"), "sample_rate": r,
+                "search_val_top1": round(float(res.final["final_val_acc"]), 3),
+                "test_top1": round(float(res.final["final_test_acc"]), 3),
+                "flops_m": round(float(res.final["final_flops_m"]), 3),
+                "search_s": round(float(res.cost_s), 3), "wall_s": round(wall, 3), "n_evals": res.n_evals,
+                "energy_j": led.get("energy_j", "not measured"),
+                "all_frozen_generation": getattr(m, "all_frozen_generation", None) if label != BASELINE else "-",
+                "n_frozen": len(getattr(m, "frozen", [])) if label != BASELINE else "-",
+                "peak_cache_mb": round(led.get("cache_peak_bytes", 0) / 2**20, 2),
+                "bn_recal_s": round(led.get("bn_recal_s", 0.0), 3), "prefix_s": round(led.get("prefix_s", 0.0), 3),
+                "suffix_s": round(led.get("suffix_s", 0.0), 3),
+                "freeze_events": ";".join(f"g{g}:b{a}-{b}" for g, a, b in getattr(m, "freeze_events", [])),
+            })
+            print(f"seed {seed} {label:<14} evals {res.n_evals:>4}  search {res.cost_s:8.1f} s  "
+                  f"val {rows[-1]['search_val_top1']:.2f}  test {rows[-1]['test_top1']:.2f}", flush=True)
+    table = pd.DataFrame(rows)
+    base = table[table["method"] == BASELINE].set_index("seed")["search_s"]
+    table["saving_pct"] = [round(100 * (1 - s / base[sd]), 1) for s, sd in zip(table["search_s"], table["seed"])]
+    base_top1 = table[table["method"] == BASELINE].set_index("seed")["test_top1"]
+    table["top1_diff_pt"] = [round(t - base_top1[sd], 3) for t, sd in zip(table["test_top1"], table["seed"])]
+    extra = _exactness_and_sampling(bench, args, rate, seeds[0], budget, runs)
+    _write(out, table, runs, args, ckpt_note, bench, extra)
+    return 0
+
+
+def _exactness_and_sampling(bench: Any, args: argparse.Namespace, rate: float, seed: int, budget: str,
+                            runs: dict) -> list[str]:
+    """A tiny cache gives identical results; Spearman of r vs 1.0 accuracies over a population."""
+    from bench.supernet.prefix_cache import PrefixCache
+
+    lines = []
+    big = runs[("pcf-es", seed)]
+    saved = bench.prefix_provider
+    bench.set_prefix_provider(PrefixCache(4096, bench.evaluator.device))  # 4 KiB: nearly everything recomputed
+    bench.sample_rate = 1.0
+    tiny = run_search(bench, "pcf-es", seed, budget, _variants(args, rate)[2][2])
+    stats = tiny.meta.get("ledger", {})
+    bench.set_prefix_provider(saved)
+    same = [(r.arch, r.score) for r in tiny.records] == [(r.arch, r.score) for r in big.records]
+    lines.append(f"- Tiny cache (4 KiB, {stats.get('cache_recomputed', '?')} of {stats.get('cache_misses', '?')} "
+                 f"misses recomputed): trajectory identical to the {args.cache_mb} MiB run: **{same}**; "
+                 f"search time {tiny.cost_s:.1f} s vs {big.cost_s:.1f} s.")
+    # sampling fidelity: warm up on one population, then compare estimates with full accuracies
+    rng = np.random.default_rng(seed)
+    archs = []
+    while len(archs) < 2 * args.population:
+        a = bench.space.sample(rng)
+        if a not in archs:
+            archs.append(a)
+    bench.reset()
+    bench.sample_rate, bench.sample_after = 1.0, args.population
+    full = [bench.query(a, rng).score for a in archs[args.population:]]
+    bench.reset()
+    bench.sample_rate = rate
+    for a in archs[: args.population]:
+        bench.query(a, rng)
+    est = [bench.query(a, rng).score for a in archs[args.population:]]
+    kept = len(bench.sample_set.indices) if bench.sample_set is not None else 0
+    lines.append(f"- Importance sampling r={rate:g}: {kept} of {bench.sample_set.n_total if bench.sample_set else '?'} "
+                 f"validation images kept; Spearman of {len(full)} subnets' top-1 (r={rate:g} vs r=1.0): "
+                 f"**{spearman(full, est):.3f}**; mean |difference| {np.mean(np.abs(np.subtract(full, est))):.2f} pt.")
+    bench.sample_rate = 1.0
+    bench.reset()
+    return lines
+
+
+def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace, ckpt_note: str, bench: Any,
+           extra: list[str]) -> None:
+    import matplotlib.pyplot as plt
+
+    cols = ["method", "seed", "T", "f", "sample_rate", "search_val_top1", "test_top1", "flops_m", "search_s",
+            "saving_pct", "energy_j", "all_frozen_generation"]
+    num = ["search_val_top1", "test_top1", "flops_m", "search_s", "saving_pct", "top1_diff_pt", "n_evals"]
+    means = table.groupby("method", sort=False)[num].mean().round(3).reset_index()
+    means["seed"] = "mean"
+    full = pd.concat([table, means], ignore_index=True)
+    atomic_write_text(out / "table.csv", full.to_csv(index=False))
+    ref = load_reference_csv("pcfes_table1.csv")
+    md = ["# PCF-ES reproduction: SPOS-ES vs CF-ES vs PCF-ES on one supernet", "",
+          f"- config: {args.config}; supernet {ckpt_note}", f"- seeds {args.seeds}; population {args.population}, "
+          f"{args.generations} generations; T={args.threshold}, f={args.monitor_size}, R=0.5, max 8 at once; "
+          f"cache {args.cache_mb} MiB", *[f"- {k}: {v}" for k, v in bench.describe().items()], "",
+          "## Per method and seed (mean rows last)", "", full[cols + ["top1_diff_pt", "n_evals"]].to_markdown(index=False),
+          "", "## Where the time goes (seconds, measured)", "",
+          table[["method", "seed", "bn_recal_s", "prefix_s", "suffix_s", "peak_cache_mb", "n_frozen",
+                 "freeze_events"]].to_markdown(index=False), "", "## Exactness and sampling", "", *extra, "",
+          "## Published (PCF-ES paper, Table 1; ImageNet, P100 GPU hours)", "",
+          ref.to_markdown(index=False) if "method" in ref else str(ref.iloc[0, 0]), "",
+          "![majority share by generation](freeze_heatmap.png)", "", "![cumulative search time](search_time.png)", ""]
+    atomic_write_text(out / "table.md", "\n".join(md))
+    seed0 = table["seed"].iloc[0]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, label in zip(axes, (BASELINE, "pcf-es")):
+        shares = generation_shares(runs[(label, seed0)])
+        im = ax.imshow(shares.T, aspect="auto", origin="lower", vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(f"{label}: top-10 majority share (seed {seed0})")
+        ax.set_xlabel("generation")
+        ax.set_ylabel("block")
+        m = runs[(label, seed0)].method
+        for g, a, b in getattr(m, "freeze_events", []):
+            ax.plot([g, g], [a - 0.5, b + 0.5], color="red", lw=3)
+    fig.colorbar(im, ax=axes, shrink=0.8)
+    save_figure(fig, out / "freeze_heatmap.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label in dict.fromkeys(table["method"]):
+        curves = [cumulative_time_by_generation(runs[(label, s)]) for s in dict.fromkeys(table["seed"])]
+        n = max(len(c) for c in curves)
+        arr = np.vstack([np.pad(c, (0, n - len(c)), mode="edge") for c in curves])
+        ax.plot(np.arange(n), arr.mean(0), marker="o", ms=3, label=label)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("cumulative search time (s, mean over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save_figure(fig, out / "search_time.png")
+    print("\n".join(md[:12]))
+    print(means.to_markdown(index=False))
+    print(f"\nwritten: {out / 'table.md'}")
+
+
+def demo(out_dir: Path) -> str:
+    """Small PCF-ES vs SPOS-ES comparison on the mnist-small supernet (cached or trained now)."""
+    ns = argparse.Namespace(config="mnist-small", checkpoint=None, random_init=False, data_root=None, seeds="0",
+                            sample_rate="0.4", cache_mb="1024", threshold=0.7, monitor_size=3, generations=10,
+                            population=20, device="cpu", out=str(out_dir))
+    run(ns)
+    table = pd.read_csv(out_dir / "table.csv")
+    mean = table[table["seed"].astype(str) == "mean"][["method", "test_top1", "search_s", "saving_pct", "n_evals"]]
+    return "\n".join(["## PCF-ES vs SPOS-ES (mnist-small supernet, 20 x 10 evolution, seed 0)", "",
+                      mean.to_markdown(index=False), "", f"Details: [{out_dir.name}/table.md]({out_dir.name}/table.md)", ""])
