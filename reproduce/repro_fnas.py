@@ -38,8 +38,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "ppo+critic": ("fnas", {"critic": True, "replay": False}),
     "ppo+critic+transfer": ("fnas", {"critic": True, "replay": False}),  # + transfer_from
     "fnas": ("fnas", {"critic": True, "replay": True}),  # + transfer_from
+    # diagnostic, not in the paper: FNAS without re-using measured rewards of already-trained archs
+    "fnas-no-reuse": ("fnas", {"critic": True, "replay": True, "reuse_known": False}),  # + transfer_from
 }
-TRANSFER_VARIANTS = ("ppo+critic+transfer", "fnas")
+TRANSFER_VARIANTS = ("ppo+critic+transfer", "fnas", "fnas-no-reuse")
 SOURCE_VARIANT = "ppo+critic"
 
 
@@ -74,8 +76,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", default=None, help="output folder (default results/fnas)")
     p.add_argument("--live-seeds", default="0-2", help="seeds of the live comparison")
+    p.add_argument("--live-dataset", default="cifar10", help="nb201-live dataset: cifar10 (shared 10k) or mnist")
+    p.add_argument("--live-config", default="10k", help="nb201-live config (tiny, small, 10k, medium, nb201)")
     p.add_argument("--live-rollouts", type=int, default=12, help="trained architectures per live search")
-    p.add_argument("--live-options", default="{}", help="JSON options of the nb201-live benchmark")
+    p.add_argument("--live-batch", type=int, default=4, help="PPO batch size of the live searches")
+    p.add_argument("--live-target", type=float, default=None,
+                   help="target validation accuracy (default: 75th percentile of all live rollouts)")
+    p.add_argument("--live-options", default="{}", help="JSON overrides of the nb201-live config, e.g. '{\"epochs\": 2}'")
+    p.add_argument("--pool-rule", choices=("latest", "average"), default="latest")
+    p.add_argument("--pool-max-mb", type=float, default=256.0)
 
 
 # ------------------------------------------------------------------------------ tabular grid
@@ -201,10 +210,10 @@ def analyse(out: Path, runs: Path, datasets: list[str], seeds: list[int], varian
             a01, a1 = np.array(h01), np.array(h1)
             rows.append({
                 "variant": v, "dataset": ds, "n_seeds": len(a01),
-                "median_samples_top01": float(np.median(a01)),
-                "iqr_low": float(np.percentile(a01, 25)), "iqr_high": float(np.percentile(a01, 75)),
+                "median_samples_top01": _quantile(a01, 50, cap),
+                "iqr_low": _quantile(a01, 25, cap), "iqr_high": _quantile(a01, 75, cap),
                 "censored": int(np.isinf(a01).sum()),
-                "median_samples_top1": float(np.median(a1)),
+                "median_samples_top1": _quantile(a1, 50, cap),
             })
     df = pd.DataFrame(rows)
     if df.empty:
@@ -216,6 +225,13 @@ def analyse(out: Path, runs: Path, datasets: list[str], seeds: list[int], varian
     ]
     _write_outputs(out, df, pd.DataFrame(hits), pd.DataFrame(calib), curves, cap)
     return df
+
+
+def _quantile(values: np.ndarray, q: float, cap: int) -> float:
+    """Percentile with censored runs (inf) ranked above the cap; inf when it falls among them."""
+    v = np.where(np.isinf(values), cap + 1.0, values)
+    out = float(np.percentile(v, q))
+    return np.inf if out > cap else out
 
 
 def _fmt(x: float, cap: int) -> str:
@@ -316,6 +332,113 @@ def _limit_threads() -> None:
         pass
 
 
+# ------------------------------------------------------------------------------ live mode
+
+
+def run_live(args: argparse.Namespace, out: Path) -> pd.DataFrame:
+    """PPO with vs without the lifelong weight pool on real images (nb201-live)."""
+    import shutil
+
+    import torch
+
+    from bench.nb201.live import make_nb201_live
+    from bench.nb201.weight_pool import WeightPool
+    from bench.runner import run_search
+
+    torch.set_num_threads(1)
+    try:
+        options = json.loads(args.live_options)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--live-options is not JSON: {err}") from None
+    if not isinstance(options, dict):
+        raise ValueError("--live-options must be a JSON object, e.g. '{\"epochs\": 2}'")
+    if args.live_rollouts < 1 or args.live_batch < 1:
+        raise ValueError("--live-rollouts and --live-batch must be >= 1")
+    seeds = parse_seeds(args.live_seeds)
+    live = out / "live"
+    rows, per_rollout = [], []
+    for seed in seeds:
+        for arm in ("ppo", "ppo+pool"):
+            bench = make_nb201_live(args.live_dataset, args.live_config, seed=seed, **options)
+            pool = None
+            if arm == "ppo+pool":
+                pool_dir = live / f"pool_seed{seed}"
+                if pool_dir.exists():  # each seed starts from an empty pool: a fair first batch
+                    shutil.rmtree(pool_dir)
+                pool = WeightPool(pool_dir, args.pool_max_mb, args.pool_rule, image_size=bench.image_size)
+                bench.initializer = pool
+                bench.after_train = lambda net, arch, _p=pool: _p.write_back(net, arch)
+            t0 = time.perf_counter()
+            res = run_search(bench, "ppo", seed, f"{args.live_rollouts}evals", {"batch_size": args.live_batch})
+            wall = time.perf_counter() - t0
+            for r in res.records:
+                init = r.extra.get("init", {})
+                per_rollout.append({"seed": seed, "arm": arm, "step": r.step, "arch": r.arch, "val_acc": r.score,
+                                    "cost_s": r.cost_s, "hit_ratio": init.get("pool_hit_ratio", np.nan)})
+            rows.append({"seed": seed, "arm": arm, "wall_s": wall, "rollouts": len(res.records),
+                         "s_per_rollout": float(np.mean([r.cost_s for r in res.records])),
+                         "best_val": max(r.score for r in res.records),
+                         "final_test_acc": res.final.get("final_test_acc"),
+                         "hit_ratio_after_first_batch": np.nan})
+            if pool is not None:
+                rows[-1]["hit_ratio_after_first_batch"] = float(np.mean(
+                    [x["hit_ratio"] for x in per_rollout if x["arm"] == arm and x["seed"] == seed
+                     and x["step"] >= args.live_batch]) if args.live_rollouts > args.live_batch else np.nan)
+                rows[-1]["pool_mb"] = pool.size_bytes / 2**20
+                rows[-1]["pool_bad_entries"] = pool.stats["bad"]
+                rows[-1]["inherit_vs_fresh"] = _inherit_vs_fresh(bench, pool, res.final["final_arch"], seed)
+    roll = pd.DataFrame(per_rollout)
+    target = args.live_target if args.live_target is not None else float(np.percentile(roll.val_acc, 75))
+    summary = pd.DataFrame(rows)
+    summary["rollouts_to_target"] = [
+        _first_reach(roll[(roll.seed == r.seed) & (roll.arm == r.arm)].sort_values("step").val_acc.to_numpy(), target)
+        for r in summary.itertuples()
+    ]
+    summary["seconds_to_target"] = [
+        _seconds_to(roll[(roll.seed == r.seed) & (roll.arm == r.arm)].sort_values("step"), target)
+        for r in summary.itertuples()
+    ]
+    atomic_write_text(live / "live_rollouts.csv", roll.to_csv(index=False))
+    atomic_write_text(live / "live_summary.csv", summary.to_csv(index=False))
+    md = ["# FNAS live mode: PPO with vs without the lifelong block-weight pool", "",
+          f"nb201-live {args.live_dataset}, config {args.live_config} {options or ''}, {len(seeds)} seeds, "
+          f"{args.live_rollouts} rollouts each, PPO batch {args.live_batch}, pool rule {args.pool_rule}; "
+          f"target validation accuracy {target:.2f}% "
+          f"({'given' if args.live_target is not None else '75th percentile of all rollouts'}). "
+          "Hit ratio: share of parameterised blocks initialised from the pool, over the rollouts after the "
+          "first batch (the first batch inherits from an empty pool: strict fairness). Inherited vs fresh: "
+          "the pool arm's final architecture retrained once from the final pool and once from scratch, "
+          "same seed and epochs.", "", summary.to_markdown(index=False) if _has_tabulate() else summary.to_csv(index=False)]
+    atomic_write_text(live / "live.md", "\n".join(md) + "\n")
+    print(summary.to_string(index=False))
+    return summary
+
+
+def _first_reach(vals: np.ndarray, target: float) -> float:
+    hit = np.flatnonzero(vals >= target)
+    return float(hit[0] + 1) if len(hit) else np.inf
+
+
+def _seconds_to(df: pd.DataFrame, target: float) -> float:
+    hit = np.flatnonzero(df.val_acc.to_numpy() >= target)
+    return float(df.cost_s.to_numpy()[: hit[0] + 1].sum()) if len(hit) else np.inf
+
+
+def _inherit_vs_fresh(bench: Any, pool: Any, arch_str: str, seed: int) -> str:
+    """Validation accuracy of one arch after the configured epochs, inherited from the pool vs fresh."""
+    arch = bench.space.from_str(arch_str)
+    init, after = bench.initializer, bench.after_train
+    bench.after_train = None  # measuring must not change the pool
+    try:
+        pool.snapshot()
+        inherited = bench.query(arch, np.random.default_rng(seed + 7))
+        bench.initializer = None
+        fresh = bench.query(arch, np.random.default_rng(seed + 7))  # same rollout seed, no inheritance
+    finally:
+        bench.initializer, bench.after_train = init, after
+    return f"{inherited.score:.2f} vs {fresh.score:.2f}"
+
+
 # ------------------------------------------------------------------------------ entry points
 
 
@@ -324,9 +447,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mode in ("tabular", "both"):
         run_tabular(args, out)
     if args.mode in ("live", "both"):
-        from reproduce._fnas_live import run_live
-
-        run_live(args, out, json.loads(args.live_options))
+        run_live(args, out)
     return 0
 
 

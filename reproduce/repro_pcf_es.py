@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from tqdm import tqdm
 
 from bench.io import atomic_write_text
 from bench.metrics import spearman
@@ -44,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generations", type=int, default=20)
     p.add_argument("--population", type=int, default=50)
     p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=2, help="processes running searches side by side (default 2)")
     p.add_argument("--out", default=None, help="output folder (default results/pcf_es)")
 
 
@@ -106,104 +110,131 @@ def cumulative_time_by_generation(res: RunResult) -> np.ndarray:
     return np.cumsum([cost[gens == g].sum() for g in range(gens.max() + 1)])
 
 
-def run(args: argparse.Namespace) -> int:
+@lru_cache(maxsize=2)
+def _bench(config: str, ckpt: str | None, data_root: str | None, device: str, cache_mb: float, population: int):
     from bench.supernet.benchmark import make_supernet
-    from reproduce.cmd_core import parse_seeds
 
-    seeds = parse_seeds(args.seeds)
-    rate = check_sample_rate(args.sample_rate)
-    cache_mb = parse_cache_mb(args.cache_mb)
-    if not 0 < args.threshold <= 1:
-        raise ValueError(f"--threshold T must be in (0, 1], got {args.threshold}")
-    if args.monitor_size < 0:
-        raise ValueError(f"--monitor-size f must be >= 0, got {args.monitor_size}")
-    out = Path(args.out) if args.out else results_dir() / "pcf_es"
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt, ckpt_note = ensure_checkpoint(args.config, args.checkpoint, args.random_init, args.data_root)
-    print(f"supernet: {ckpt_note}", flush=True)
-    bench = make_supernet(config=args.config, checkpoint=ckpt, data_root=args.data_root, device=args.device,
-                          cache_mb=cache_mb)
-    bench.sample_after = args.population  # importance weights from the first generation
-    budget = f"{args.population * args.generations}evals"
-    rows, runs = [], {}
-    for seed in seeds:
-        for label, method, params, r in _variants(args, rate):
-            bench.sample_rate = r
-            t0 = time.perf_counter()
-            res = run_search(bench, method, seed, budget, params)
-            wall = time.perf_counter() - t0
-            led = res.meta.get("ledger", {})
-            m = res.method
-            runs[(label, seed)] = res
-            rows.append({
-                "method": label, "seed": seed, "T": params.get("threshold", "-"),
-                "f": params.get("monitor_size", "-"), "sample_rate": r,
-                "search_val_top1": round(float(res.final["final_val_acc"]), 3),
-                "test_top1": round(float(res.final["final_test_acc"]), 3),
-                "flops_m": round(float(res.final["final_flops_m"]), 3),
-                "search_s": round(float(res.cost_s), 3), "wall_s": round(wall, 3), "n_evals": res.n_evals,
-                "energy_j": led.get("energy_j", "not measured"),
-                "all_frozen_generation": getattr(m, "all_frozen_generation", None) if label != BASELINE else "-",
-                "n_frozen": len(getattr(m, "frozen", [])) if label != BASELINE else "-",
-                "peak_cache_mb": round(led.get("cache_peak_bytes", 0) / 2**20, 2),
-                "bn_recal_s": round(led.get("bn_recal_s", 0.0), 3), "prefix_s": round(led.get("prefix_s", 0.0), 3),
-                "suffix_s": round(led.get("suffix_s", 0.0), 3),
-                "freeze_events": ";".join(f"g{g}:b{a}-{b}" for g, a, b in getattr(m, "freeze_events", [])),
-            })
-            print(f"seed {seed} {label:<14} evals {res.n_evals:>4}  search {res.cost_s:8.1f} s  "
-                  f"val {rows[-1]['search_val_top1']:.2f}  test {rows[-1]['test_top1']:.2f}", flush=True)
-    table = pd.DataFrame(rows)
-    base = table[table["method"] == BASELINE].set_index("seed")["search_s"]
-    table["saving_pct"] = [round(100 * (1 - s / base[sd]), 1) for s, sd in zip(table["search_s"], table["seed"])]
-    base_top1 = table[table["method"] == BASELINE].set_index("seed")["test_top1"]
-    table["top1_diff_pt"] = [round(t - base_top1[sd], 3) for t, sd in zip(table["test_top1"], table["seed"])]
-    extra = _exactness_and_sampling(bench, args, rate, seeds[0], budget, runs)
-    _write(out, table, runs, args, ckpt_note, bench, extra)
-    return 0
+    torch.set_num_threads(1)
+    bench = make_supernet(config=config, checkpoint=ckpt, data_root=data_root, device=device, cache_mb=cache_mb)
+    bench.sample_after = population  # importance weights from the first generation
+    return bench
 
 
-def _exactness_and_sampling(bench: Any, args: argparse.Namespace, rate: float, seed: int, budget: str,
-                            runs: dict) -> list[str]:
-    """A tiny cache gives identical results; Spearman of r vs 1.0 accuracies over a population."""
+def _job(args: argparse.Namespace, ckpt: str | None, label: str, method: str, params: dict[str, Any],
+         rate: float, seed: int, cache_bytes: int | None = None) -> dict[str, Any]:
+    """One search in a worker process; returns the table row and what the figures need."""
     from bench.supernet.prefix_cache import PrefixCache
 
-    lines = []
-    big = runs[("pcf-es", seed)]
+    bench = _bench(args.config, ckpt, args.data_root, args.device, parse_cache_mb(args.cache_mb), args.population)
     saved = bench.prefix_provider
-    bench.set_prefix_provider(PrefixCache(4096, bench.evaluator.device))  # 4 KiB: nearly everything recomputed
-    bench.sample_rate = 1.0
-    tiny = run_search(bench, "pcf-es", seed, budget, _variants(args, rate)[2][2])
-    stats = tiny.meta.get("ledger", {})
-    bench.set_prefix_provider(saved)
-    same = [(r.arch, r.score) for r in tiny.records] == [(r.arch, r.score) for r in big.records]
-    lines.append(f"- Tiny cache (4 KiB, {stats.get('cache_recomputed', '?')} of {stats.get('cache_misses', '?')} "
-                 f"misses recomputed): trajectory identical to the {args.cache_mb} MiB run: **{same}**; "
-                 f"search time {tiny.cost_s:.1f} s vs {big.cost_s:.1f} s.")
-    # sampling fidelity: warm up on one population, then compare estimates with full accuracies
+    if cache_bytes is not None:
+        bench.set_prefix_provider(PrefixCache(cache_bytes, bench.evaluator.device))
+    bench.sample_rate = rate
+    try:
+        t0 = time.perf_counter()
+        res = run_search(bench, method, seed, f"{args.population * args.generations}evals", params)
+        wall = time.perf_counter() - t0
+    finally:
+        bench.set_prefix_provider(saved)
+        bench.sample_rate = 1.0
+    led = res.meta.get("ledger", {})
+    m = res.method
+    row = {
+        "method": label, "seed": seed, "T": params.get("threshold", "-"), "f": params.get("monitor_size", "-"),
+        "sample_rate": rate, "search_val_top1": round(float(res.final["final_val_acc"]), 3),
+        "test_top1": round(float(res.final["final_test_acc"]), 3),
+        "flops_m": round(float(res.final["final_flops_m"]), 3),
+        "search_s": round(float(res.cost_s), 3), "wall_s": round(wall, 3), "n_evals": res.n_evals,
+        "energy_j": led.get("energy_j", "not measured"),
+        "all_frozen_generation": getattr(m, "all_frozen_generation", None) if method != "spos-evolution" else "-",
+        "n_frozen": len(getattr(m, "frozen", [])) if method != "spos-evolution" else "-",
+        "peak_cache_mb": round(led.get("cache_peak_bytes", 0) / 2**20, 2),
+        "bn_recal_s": round(led.get("bn_recal_s", 0.0), 3), "prefix_s": round(led.get("prefix_s", 0.0), 3),
+        "suffix_s": round(led.get("suffix_s", 0.0), 3),
+        "freeze_events": ";".join(f"g{g}:b{a}-{b}" for g, a, b in getattr(m, "freeze_events", [])),
+    }
+    return {"row": row, "trajectory": [(r.arch, r.score) for r in res.records], "shares": generation_shares(res),
+            "cum_time": cumulative_time_by_generation(res), "freeze_events": list(getattr(m, "freeze_events", [])),
+            "ledger": led}
+
+
+def _sampling_check(args: argparse.Namespace, ckpt: str | None, rate: float, seed: int) -> str:
+    """Spearman of subnet top-1 with sampling at ``rate`` vs plain evaluation, over a population."""
+    bench = _bench(args.config, ckpt, args.data_root, args.device, parse_cache_mb(args.cache_mb), args.population)
     rng = np.random.default_rng(seed)
-    archs = []
+    archs: list[tuple[int, ...]] = []
     while len(archs) < 2 * args.population:
         a = bench.space.sample(rng)
         if a not in archs:
             archs.append(a)
     bench.reset()
-    bench.sample_rate, bench.sample_after = 1.0, args.population
     full = [bench.query(a, rng).score for a in archs[args.population:]]
     bench.reset()
     bench.sample_rate = rate
     for a in archs[: args.population]:
         bench.query(a, rng)
     est = [bench.query(a, rng).score for a in archs[args.population:]]
-    kept = len(bench.sample_set.indices) if bench.sample_set is not None else 0
-    lines.append(f"- Importance sampling r={rate:g}: {kept} of {bench.sample_set.n_total if bench.sample_set else '?'} "
-                 f"validation images kept; Spearman of {len(full)} subnets' top-1 (r={rate:g} vs r=1.0): "
-                 f"**{spearman(full, est):.3f}**; mean |difference| {np.mean(np.abs(np.subtract(full, est))):.2f} pt.")
+    s = bench.sample_set
     bench.sample_rate = 1.0
     bench.reset()
-    return lines
+    kept = f"{len(s.indices)} of {s.n_total}" if s is not None else "?"
+    return (f"- Importance sampling r={rate:g}: {kept} validation images kept (weights from "
+            f"{args.population} warm-up subnets); Spearman of {len(full)} other subnets' top-1, r={rate:g} vs "
+            f"r=1.0: **{spearman(full, est):.3f}**; mean |difference| {np.mean(np.abs(np.subtract(full, est))):.2f} pt.")
 
 
-def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace, ckpt_note: str, bench: Any,
+def run(args: argparse.Namespace) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from reproduce.cmd_core import parse_seeds
+
+    seeds = parse_seeds(args.seeds)
+    rate = check_sample_rate(args.sample_rate)
+    parse_cache_mb(args.cache_mb)
+    if not 0 < args.threshold <= 1:
+        raise ValueError(f"--threshold T must be in (0, 1], got {args.threshold}")
+    if args.monitor_size < 0:
+        raise ValueError(f"--monitor-size f must be >= 0, got {args.monitor_size}")
+    out = Path(args.out) if args.out else results_dir() / "pcf_es"
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    ckpt, ckpt_note = ensure_checkpoint(args.config, args.checkpoint, args.random_init, args.data_root)
+    print(f"supernet: {ckpt_note}", flush=True)
+    variants = _variants(args, rate)
+    jobs = [(args, ckpt, label, m, p, r, seed) for seed in seeds for label, m, p, r in variants]
+    pcf_params = variants[2][2]
+    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        futs = [pool.submit(_job, *j) for j in jobs]
+        tiny = pool.submit(_job, args, ckpt, "pcf-es (4 KiB cache)", "pcf-es", pcf_params, 1.0, seeds[0], 4096)
+        samp = pool.submit(_sampling_check, args, ckpt, rate, seeds[0])
+        results = {}
+        for f, j in tqdm(zip(futs, jobs), total=len(jobs), desc="searches"):
+            results[(j[2], j[6])] = f.result()
+            r = results[(j[2], j[6])]["row"]
+            tqdm.write(f"seed {r['seed']} {r['method']:<14} evals {r['n_evals']:>4}  search {r['search_s']:8.1f} s  "
+                       f"val {r['search_val_top1']:.2f}  test {r['test_top1']:.2f}")
+        tiny_res, samp_line = tiny.result(), samp.result()
+    table = pd.DataFrame([results[(j[2], j[6])]["row"] for j in jobs])
+    base = table[table["method"] == BASELINE].set_index("seed")["search_s"]
+    table["saving_pct"] = [round(100 * (1 - s / base[sd]), 1) for s, sd in zip(table["search_s"], table["seed"])]
+    base_top1 = table[table["method"] == BASELINE].set_index("seed")["test_top1"]
+    table["top1_diff_pt"] = [round(t - base_top1[sd], 3) for t, sd in zip(table["test_top1"], table["seed"])]
+    ref_traj = results[("pcf-es", seeds[0])]["trajectory"]
+    led = tiny_res["ledger"]
+    extra = [
+        f"- Tiny cache (4 KiB: {led.get('cache_recomputed', '?')} of {led.get('cache_misses', '?')} prefix batches "
+        f"recomputed, peak {led.get('cache_peak_bytes', 0)} B): PCF-ES seed {seeds[0]} trajectory identical to the "
+        f"{args.cache_mb} MiB run: **{tiny_res['trajectory'] == ref_traj}** ({len(ref_traj)} evaluations); search "
+        f"time {tiny_res['row']['search_s']:.1f} s vs {results[('pcf-es', seeds[0])]['row']['search_s']:.1f} s.",
+        samp_line,
+        f"- Total wall time of this reproduction: {time.perf_counter() - t_start:.0f} s "
+        f"({args.workers} worker processes, 1 thread each).",
+    ]
+    _write(out, table, results, args, ckpt_note, extra)
+    return 0
+
+
+def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace, ckpt_note: str,
            extra: list[str]) -> None:
     import matplotlib.pyplot as plt
 
@@ -218,7 +249,8 @@ def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace,
     md = ["# PCF-ES reproduction: SPOS-ES vs CF-ES vs PCF-ES on one supernet", "",
           f"- config: {args.config}; supernet {ckpt_note}", f"- seeds {args.seeds}; population {args.population}, "
           f"{args.generations} generations; T={args.threshold}, f={args.monitor_size}, R=0.5, max 8 at once; "
-          f"cache {args.cache_mb} MiB", *[f"- {k}: {v}" for k, v in bench.describe().items()], "",
+          f"cache {args.cache_mb} MiB", "- search time: measured seconds of subnet evaluation (BN recalibration "
+          "+ validation forward), summed; saving_pct vs spos-es of the same seed", "",
           "## Per method and seed (mean rows last)", "", full[cols + ["top1_diff_pt", "n_evals"]].to_markdown(index=False),
           "", "## Where the time goes (seconds, measured)", "",
           table[["method", "seed", "bn_recal_s", "prefix_s", "suffix_s", "peak_cache_mb", "n_frozen",
@@ -230,19 +262,18 @@ def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace,
     seed0 = table["seed"].iloc[0]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, label in zip(axes, (BASELINE, "pcf-es")):
-        shares = generation_shares(runs[(label, seed0)])
+        shares = runs[(label, seed0)]["shares"]
         im = ax.imshow(shares.T, aspect="auto", origin="lower", vmin=0, vmax=1, cmap="viridis")
         ax.set_title(f"{label}: top-10 majority share (seed {seed0})")
         ax.set_xlabel("generation")
         ax.set_ylabel("block")
-        m = runs[(label, seed0)].method
-        for g, a, b in getattr(m, "freeze_events", []):
+        for g, a, b in runs[(label, seed0)]["freeze_events"]:
             ax.plot([g, g], [a - 0.5, b + 0.5], color="red", lw=3)
     fig.colorbar(im, ax=axes, shrink=0.8)
     save_figure(fig, out / "freeze_heatmap.png")
     fig, ax = plt.subplots(figsize=(6, 4))
     for label in dict.fromkeys(table["method"]):
-        curves = [cumulative_time_by_generation(runs[(label, s)]) for s in dict.fromkeys(table["seed"])]
+        curves = [runs[(label, s)]["cum_time"] for s in dict.fromkeys(table["seed"])]
         n = max(len(c) for c in curves)
         arr = np.vstack([np.pad(c, (0, n - len(c)), mode="edge") for c in curves])
         ax.plot(np.arange(n), arr.mean(0), marker="o", ms=3, label=label)
@@ -260,7 +291,7 @@ def demo(out_dir: Path) -> str:
     """Small PCF-ES vs SPOS-ES comparison on the mnist-small supernet (cached or trained now)."""
     ns = argparse.Namespace(config="mnist-small", checkpoint=None, random_init=False, data_root=None, seeds="0",
                             sample_rate="0.4", cache_mb="1024", threshold=0.7, monitor_size=3, generations=10,
-                            population=20, device="cpu", out=str(out_dir))
+                            population=20, device="cpu", workers=2, out=str(out_dir))
     run(ns)
     table = pd.read_csv(out_dir / "table.csv")
     mean = table[table["seed"].astype(str) == "mean"][["method", "test_top1", "search_s", "saving_pct", "n_evals"]]

@@ -39,8 +39,10 @@ DIFFERENCES = [
     "images: CIFAR-10 training images decoded from JPEG q75 (RMSE ~7.6/255 against the originals)",
     "accuracy: ours is the table's 200-epoch test accuracy (shared CSV: NATS-tss seed mean); the notebook "
     "used 'cifar10-valid' test accuracy of NB201 v1_0 for CIFAR-10 (reported beside ours where available)",
-    "network: the official NB201 network (cell BN affine, tracked stats); the reference's own copy builds "
-    "cells with affine=False BN; with default init (weight 1, bias 0) and train-mode BN the forward is the same",
+    "network: ours is the official NB201 network (cell convs without bias, BN affine); the reference's own copy "
+    "(foresight/models/nasbench2_ops.py) builds cell convs with bias=not affine = True and BN affine=False. "
+    "Train-mode BN cancels a constant bias, so grad_norm, snip, grasp, jacob_cov and naswot see the same "
+    "function; fisher (the activation includes the bias) and synflow (BN removed, |bias| adds to the flow) do not",
     "init: one torch seed per cell (SeedSequence([seed, index])); the reference seeds once (42) and builds "
     "cells in index order",
 ]
