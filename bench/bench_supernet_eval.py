@@ -49,10 +49,11 @@ def val100_root() -> Path:
     return path
 
 
-def _time(fn: Any) -> tuple[Any, float]:
-    t0 = time.perf_counter()
+def _time(fn: Any) -> tuple[Any, float, float]:
+    """Result, wall seconds, CPU seconds of this process (robust to other jobs on a shared machine)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, time.process_time() - c0
 
 
 def measure(
@@ -65,8 +66,8 @@ def measure(
     recal = train_loader(train, batch, seed, n_steps=n // batch, workers=workers)
     val_dl = eval_loader(val, batch, workers=workers)
     rows: list[dict[str, Any]] = []
-    recal_b, s_tr = _time(lambda: [(x, y) for x, y in recal])
-    val_b, s_ev = _time(lambda: [(x, y) for x, y in val_dl])
+    recal_b, s_tr, c_tr = _time(lambda: [(x, y) for x, y in recal])
+    val_b, s_ev, c_ev = _time(lambda: [(x, y) for x, y in val_dl])
     n_recal = sum(len(y) for _, y in recal_b)
     base = {"preprocessing": preprocessing, "input_px": 224, "batch": batch, "workers": workers}
     rows.append(
@@ -76,10 +77,20 @@ def measure(
             "images": n_recal,
             "seconds": s_tr,
             "images_per_s": n_recal / s_tr,
+            "cpu_s": c_tr,
+            "images_per_cpu_s": n_recal / c_tr,
         }
     )
     rows.append(
-        {**base, "mode": "pipeline (eval view)", "images": n, "seconds": s_ev, "images_per_s": n / s_ev}
+        {
+            **base,
+            "mode": "pipeline (eval view)",
+            "images": n,
+            "seconds": s_ev,
+            "images_per_s": n / s_ev,
+            "cpu_s": c_ev,
+            "images_per_cpu_s": n / c_ev,
+        }
     )
 
     net = ShuffleNetV2OneShot("imagenet", seed=seed)
@@ -91,7 +102,7 @@ def measure(
         ev = SubnetEvaluator(net, rdata, vdata, bn_batches=10**6, val_batch_size=batch)
         ev.evaluate(archs[0])  # warm-up, not counted
         ev.ledger = type(ev.ledger)()
-        _, wall = _time(lambda ev=ev: [ev.evaluate(a) for a in archs])
+        _, wall, cpu = _time(lambda ev=ev: [ev.evaluate(a) for a in archs])
         seconds = wall if mode == "stream" else ev.ledger.total_s
         images = len(archs) * (n_recal + n)
         rows.append(
@@ -101,6 +112,8 @@ def measure(
                 "images": images,
                 "seconds": seconds,
                 "images_per_s": images / seconds,
+                "cpu_s": cpu,
+                "images_per_cpu_s": images / cpu,
                 "subnets": len(archs),
                 "mean_flops_m": flops,
             }
@@ -134,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `{cmd}` (NASREPRO_DATA=shared/data). Randomly initialised `imagenet` supernet; "
         "BN recalibration (cumulative average over the 100 images' training view) + validation on their "
         "evaluation view, per subnet. `stream` reads and preprocesses every batch from disk on each "
-        "evaluation; `in-memory` uses batches decoded once (model time only). See the module docstring.",
+        "evaluation; `in-memory` uses batches decoded once (model time only). `seconds` are wall seconds, "
+        "`cpu_s` this process's CPU seconds (1 thread: CPU-bound work is about images/cpu_s when the machine "
+        "is free). See the module docstring.",
         "",
         f"Machine: {platform.machine()}, torch {torch.__version__}, {args.threads} thread(s), "
         f"{os.cpu_count()} CPUs shared with other jobs, load average {load:.1f} at the end: timings are noisy.",

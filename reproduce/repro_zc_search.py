@@ -239,6 +239,7 @@ def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
             axes[i][j].set_ylabel("test acc. of incumbent (%)")
             axes[i][j].grid(alpha=0.3)
             axes[i][j].legend(fontsize=7)
+    fig.tight_layout()
     fig.suptitle(title, y=1.02)
     save_figure(fig, path)
 
@@ -312,7 +313,7 @@ def execute(args: argparse.Namespace, out: Path, title_extra: str = "") -> str:
     atomic_write_text(out / f"{name}.csv", summary.to_csv(index=False))
     md = markdown(summary, results, meta)
     atomic_write_text(out / f"{name}.md", md)
-    plot(results, out / f"{name}.png", meta["title"])
+    plot(results, out / f"{name}.png", f"{meta['title']} (proxy: {proxy_label}; bands: 25-75% over seeds)")
     return md
 
 

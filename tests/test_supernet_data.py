@@ -46,6 +46,17 @@ def test_opencv_resize_is_bit_exact(shape: tuple[int, int]) -> None:
     assert np.array_equal(ours, ref)
 
 
+def test_opencv_resize_bit_exact_on_real_images(val100: Path) -> None:
+    cv2 = pytest.importorskip("cv2")
+    for path in sorted(val100.glob("*/*"))[::10]:
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("RGB"))
+        w, h = opencv_short_side_size(img.shape[0], img.shape[1], 256)
+        assert np.array_equal(
+            opencv_resize_linear(img, w, h), cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+        )
+
+
 def test_opencv_resize_close_to_float_bilinear_without_cv2() -> None:
     # runs without OpenCV: the fixed-point result is within one grey level of exact half-pixel bilinear
     img = _random_image(120, 90, seed=1)

@@ -104,9 +104,13 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
     assert rest.resumed_from == 2 and rest.steps_done == 4
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, rest.model.state_dict()[k]), k
-    rows = list(csv.DictReader(open(tmp_path / "b" / "train_log.csv")))
-    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
-    assert rows == list(csv.DictReader(open(tmp_path / "a" / "train_log.csv")))[:0] + rows
+    rows_b = list(csv.DictReader(open(tmp_path / "b" / "train_log.csv")))
+    rows_a = list(csv.DictReader(open(tmp_path / "a" / "train_log.csv")))
+    assert [int(r["step"]) for r in rows_b] == [1, 2, 3, 4]
+    for ra, rb in zip(rows_a, rows_b, strict=True):  # same log except the wall seconds
+        assert {k: v for k, v in ra.items() if k != "seconds"} == {
+            k: v for k, v in rb.items() if k != "seconds"
+        }
     with pytest.raises(ValueError, match="other settings"):
         train_supernet(TINY, data, replace(s, lr=0.3), tmp_path / "b", resume=True, progress=False)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
@@ -114,13 +118,16 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
 
 def test_training_lowers_the_loss() -> None:
-    # a fixed batch of 16 random images is memorised: the loss must fall well below chance
-    data = tiny_data(n=16)
-    s = settings(steps=30, batch_size=16, lr=0.2, weight_decay=0.0, log_every=10)
-    cfg = replace(TINY, dropout=0.0)
-    res = train_supernet(cfg, data, s, None, progress=False)
-    assert res.log[-1]["loss"] < res.log[0]["loss"]
-    assert np.isfinite(res.log[-1]["loss"])
+    # two classes told apart by brightness: the loss must fall far below the 10-class chance level
+    rng = np.random.default_rng(0)
+    y = np.arange(64) % 2
+    x = (rng.integers(0, 60, size=(64, 32, 32, 1)) + 150 * y[:, None, None, None]).astype(np.uint8)
+    ds = ArrayImages(x, y, (0.5,), (0.25,), augment=True, crop_pad=2, flip=False)
+    data = SupernetData("bright", ds, ds, ds, 10, "synthetic")
+    s = settings(steps=40, batch_size=16, lr=0.1, weight_decay=0.0, log_every=10)
+    res = train_supernet(TINY, data, s, None, progress=False)
+    first, last = res.log[0], res.log[-1]  # measured: 1.53 -> 0.87, top-1 52% -> 86%
+    assert last["loss"] < first["loss"] - 0.4 and last["train_top1"] > 75
 
 
 def test_micro_batches_change_only_bn_grouping() -> None:
