@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     run_s = time.perf_counter() - t1
     row = {
         "method": args.method, "runs": args.runs, "budget": args.budget, "dataset": args.dataset,
-        "table": bench.describe().get("table", ""), "table_load_s": round(load_s, 3),
+        "table": bench.describe().get("table_source", ""), "table_load_s": round(load_s, 3),
         "total_run_s": round(run_s, 2), "s_per_run": round(run_s / args.runs, 4),
         "evals": evals, "evals_per_s": round(evals / run_s, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame([row])
     out = Path(args.out) if args.out else results_dir()
     atomic_write_text(out / "bench_runs.csv", df.to_csv(index=False))
-    atomic_write_text(out / "bench_runs.md", "# Tabular search speed\n\n" + df.T.to_markdown(header=False) + "\n")
+    atomic_write_text(out / "bench_runs.md", "# Tabular search speed\n\n" + df.T.rename(columns={0: "value"}).to_markdown() + "\n")
     print(df.T.to_string(header=False))
     return 0
 
