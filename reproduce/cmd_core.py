@@ -14,7 +14,7 @@ import pandas as pd
 from bench.io import atomic_write_text
 from bench.metrics import aggregate, fmt_pm, summarize_runs
 from bench.registry import benchmarks, make_benchmark
-from bench.runner import Budget, RunSpec, run_grid
+from bench.runner import Budget, RunSpec, load_run, run_grid
 from methods import make_method, registry
 
 # Default budgets follow each benchmark's paper protocol (NB201: 12,000 simulated seconds).
@@ -77,12 +77,14 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", default=None, help="NB201 table: official .pth, NATS dir, compact .npz or CSV")
     p.add_argument("--checkpoint", default=None, help="supernet checkpoint (bench supernet)")
     p.add_argument("--config", default=None, help="supernet config (imagenet, cifar10-small, mnist-small)")
+    p.add_argument("--cache-mb", default=None, help="supernet: feature-cache budget in MiB for frozen prefixes (PCF-ES)")
+    p.add_argument("--sample-rate", default=None, help="supernet: importance-sampling rate in (0, 1] (1.0 = off)")
     p.add_argument("--bench-opt", action="append", metavar="KEY=VALUE", help="extra benchmark option")
 
 
 def bench_options(args: argparse.Namespace) -> dict[str, Any]:
     opts = parse_sets(args.bench_opt, "--bench-opt")
-    for key in ("dataset", "table", "checkpoint", "config"):
+    for key in ("dataset", "table", "checkpoint", "config", "cache_mb", "sample_rate"):
         value = getattr(args, key, None)
         if value is not None:
             opts[key] = value
@@ -92,6 +94,13 @@ def bench_options(args: argparse.Namespace) -> dict[str, Any]:
 def write_summary(paths: list[Path], out: Path) -> pd.DataFrame:
     summary = summarize_runs(paths)
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    ledgers = []
+    for p in paths:  # measured cost breakdowns (supernet: seconds per phase, energy, cache bytes)
+        meta = load_run(p)["meta"]
+        if meta.get("ledger"):
+            ledgers.append({"method": meta.get("tag") or meta["method"], "seed": meta["seed"], **meta["ledger"]})
+    if ledgers:
+        atomic_write_text(out / "ledger.csv", pd.DataFrame(ledgers).to_csv(index=False))
     return summary
 
 

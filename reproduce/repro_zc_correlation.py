@@ -232,8 +232,10 @@ def demo(out_dir: Path) -> str:
     summary = summarise([corr])
     lines = ["## Zero-cost proxies (demo: 30 NB201 cells, MNIST-5k **stand-in** images, batch 16)", "",
              f"- images: {corr['images'].iloc[0]}",
-             f"- scoring time per cell (all proxies, fused): {corr['sec_per_cell'].iloc[0]:.2f} s", "",
-             "| proxy | rho (signed) | |rho| | published |rho| (CIFAR-10, all cells, real images) |", "|---|---|---|---|"]
+             f"- scoring time per cell (all proxies, fused): {corr['sec_per_cell'].iloc[0]:.2f} s wall, "
+             f"{corr['cpu_sec_per_cell'].iloc[0]:.2f} s CPU", "",
+             "| proxy | rho (signed) | abs rho (vote: pair agreement) | published, CIFAR-10 real images, all cells |",
+             "|---|---|---|---|"]
     for _, r in summary.iterrows():
         v = r["vote_agreement"] if r["proxy"] == "vote" else r["abs_spearman"]
         sgn = "" if r["proxy"] == "vote" else f"{r['spearman']:.3f}"

@@ -126,13 +126,12 @@ def test_cli_end_to_end_and_resume(tmp_path: Path, nb201_csv: Path, capsys: pyte
 
 
 def test_repro_outputs_label_stand_ins_and_published(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.reference import reference_dir
     from reproduce import repro_zc_correlation as repro
 
-    ref = Path("/work/shared/reference")
-    if ref.is_dir():
-        monkeypatch.setenv("NASREPRO_REFERENCE", str(ref))
-    else:
-        monkeypatch.setenv("NASREPRO_REFERENCE", str(tmp_path / "none"))
+    found = reference_dir()
+    ref = found if found is not None and (found / "zc_nb201_repo_notebook.csv").is_file() else tmp_path / "none"
+    monkeypatch.setenv("NASREPRO_REFERENCE", str(ref))
     acc = np.linspace(60, 90, 30)
     frame = pd.DataFrame({p: acc + np.random.default_rng(i).normal(0, 5, 30) for i, p in enumerate(repro.TABLE1)})
     tables = []
