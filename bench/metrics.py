@@ -121,7 +121,10 @@ def aggregate(summary: pd.DataFrame, by: Sequence[str] = ("dataset", "method")) 
     """Mean and std (ddof=0, as NB201 reports) of the final accuracies per group."""
     value_cols = [c for c in ("final_val_acc", "final_test_acc", "n_evals", "cost_s") if c in summary]
     g = summary.groupby(list(by), sort=True)[value_cols]
-    out = g.mean().add_suffix("_mean").join(g.std(ddof=0).add_suffix("_std"))
+    # a NaN in any run makes the mean NaN (shown as n/a): never a mean over fewer runs than reported
+    mean = g.agg(lambda v: v.mean(skipna=False))
+    std = g.agg(lambda v: v.std(ddof=0, skipna=False))
+    out = mean.add_suffix("_mean").join(std.add_suffix("_std"))
     out.insert(0, "runs", g.size())
     return out.reset_index()
 

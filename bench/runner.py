@@ -121,6 +121,8 @@ def run_search(
         arch = method.ask()
         arch = benchmark.space.check(arch)
         obs = benchmark.query(arch, b_rng)
+        if not (math.isfinite(obs.cost_s) and obs.cost_s >= 0):
+            raise ValueError(f"benchmark returned cost {obs.cost_s} for {arch}: costs must be finite and >= 0")
         method.tell(arch, obs)
         hints = method.hints()
         if hints:
@@ -188,14 +190,46 @@ def _cached_benchmark(bench: str, options: tuple[tuple[str, Any], ...]) -> Bench
     return make_benchmark(bench, **dict(options))
 
 
+def _settings(spec: RunSpec) -> dict[str, Any]:
+    """What must agree between a finished run's file and a request to resume it."""
+    import json
+
+    return json.loads(json.dumps({
+        "format": FORMAT_VERSION, "bench": spec.bench, "method": spec.method, "seed": spec.seed,
+        "budget": str(Budget.parse(spec.budget)), "bench_options": dict(spec.bench_options),
+        "params": dict(spec.params),
+    }, default=str))
+
+
+def check_existing(spec: RunSpec, out_dir: Path) -> bool:
+    """True when ``spec``'s run is already finished; an existing file made differently is an error."""
+    path = spec.path(out_dir)
+    if not path.exists():
+        return False
+    import json
+
+    with open(path, encoding="utf-8") as fh:
+        try:
+            meta = json.loads(fh.readline())
+        except ValueError:
+            meta = {}
+    if meta.get("settings") != _settings(spec):
+        raise ValueError(
+            f"{path} holds a run made with other settings ({meta.get('settings')}); "
+            "use another --out, or delete that folder to redo it"
+        )
+    return True
+
+
 def execute(spec: RunSpec, out_dir: Path) -> Path:
     """Run ``spec`` unless its file exists; write the trajectory atomically."""
     path = spec.path(out_dir)
-    if path.exists():
+    if check_existing(spec, out_dir):
         return path
     benchmark = _cached_benchmark(spec.bench, spec.bench_options)
     result = run_search(benchmark, spec.method, spec.seed, Budget.parse(spec.budget), dict(spec.params))
-    meta = {**result.meta, "type": "meta", "tag": spec.tag or spec.method, "group": spec.group}
+    meta = {**result.meta, "type": "meta", "tag": spec.tag or spec.method, "group": spec.group,
+            "settings": _settings(spec)}
     rows: list[dict[str, Any]] = [meta]
     rows += [{"type": "step", **asdict(r)} for r in result.records]
     rows.append({"type": "final", "n_evals": result.n_evals, "cost_s": result.cost_s, **result.final})
@@ -222,19 +256,21 @@ def run_grid(
 
     out_dir = Path(out_dir)
     specs = list(specs)
-    todo = [s for s in specs if not s.path(out_dir).exists()]
+    todo = [s for s in specs if not check_existing(s, out_dir)]
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs", unit="run", disable=not progress)
-    if workers <= 1 or len(todo) <= 1:
-        for spec in todo:
-            execute(spec, out_dir)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_execute_quiet, s, out_dir) for s in todo]
-            for fut in as_completed(futures):
-                fut.result()
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for spec in todo:
+                execute(spec, out_dir)
                 bar.update()
-    bar.close()
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(_execute_quiet, s, out_dir) for s in todo]
+                for fut in as_completed(futures):
+                    fut.result()
+                    bar.update()
+    finally:
+        bar.close()
     return [s.path(out_dir) for s in specs]
 
 

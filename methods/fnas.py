@@ -3,9 +3,10 @@
 The paper's method section is not available; this is our reading, each component behind its own switch
 (all off = plain :class:`methods.ppo.PPO`).
 
-**Critic** (``critic=True``): a deep ensemble (``ensemble_members`` one-hidden-layer MLPs, numpy,
-:mod:`methods._critic`) on ``space.encode(arch)``, refitted after every batch on every measured
-(arch, reward), targets standardised by the running mean/std of the measured rewards. In this one-step
+**Critic** (``critic=True``): a deep ensemble (``ensemble_members`` one-hidden-layer ReLU networks with
+random hidden layers and ridge read-outs, each on its own bootstrap; numpy, :mod:`methods._critic`) on
+``space.encode(arch)``, refitted after every batch on every measured (arch, reward), targets
+standardised by the running mean/std of the measured rewards. In this one-step
 problem the critic is Q(arch); it serves
 
 - as the PPO baseline: ``b = mean_i Q(a_i)`` over the freshly sampled batch (a lower-variance estimate
@@ -16,6 +17,11 @@ problem the critic is Q(arch); it serves
   ``std`` is the ensemble spread (plus the transfer term below). With ``reuse_known=True`` an arch
   already trained is also spared, its measured reward standing in (the critic is exact there; on a
   deterministic table re-training gives the same number). Duplicates inside one batch are trained once.
+
+When ``spare_patience`` consecutive batches needed no training (the policy has converged on known or
+poor archs), a batch of the most promising unknown archs (highest ``mean + k * std`` among
+``5 * batch_size`` policy samples, topped up with one-decision mutations of the policy's mode) is
+trained instead, so that the budget keeps buying information (counted as ``forced``).
 
 Spared and trained archs are counted (``step_info``); only trained ones are asked, so only they cost,
 and only they can be recommended. ``calibration`` holds (predicted mean, std, real reward) of every
@@ -118,6 +124,9 @@ class FNAS(PPO):
         k = float(uncertainty_k)
         if not math.isfinite(k) or k < 0:
             raise ValueError(f"fnas: uncertainty_k must be a number >= 0, got {uncertainty_k}")
+        for name, flag in (("critic", critic), ("replay", replay), ("reuse_known", reuse_known)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"fnas: {name} must be True or False, got {flag!r}")
         if transfer_from and not critic:
             raise ValueError("fnas: transfer_from pre-trains the critic; set critic=True or drop transfer_from")
         if replay_clip <= 0 or transfer_n0 < 0 or int(min_trained) < 0:

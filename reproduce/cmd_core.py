@@ -18,6 +18,7 @@ from bench.runner import Budget, RunSpec, load_run, run_grid
 from methods import make_method, registry
 
 # Default budgets follow each benchmark's paper protocol (NB201: 12,000 simulated seconds).
+MAX_SEEDS = 100_000
 DEFAULT_BUDGET = {"nb201": "12000s", "supernet": "1000evals", "nb201-live": "20evals"}
 
 
@@ -25,6 +26,10 @@ def parse_seeds(text: str) -> list[int]:
     """'0-99', '0,3,7' or '5' -> list of seeds."""
     seeds: list[int] = []
     try:
+        for part in str(text).split(","):  # refuse huge ranges before building them
+            if "-" in part and int(part.split("-")[1]) - int(part.split("-")[0]) > MAX_SEEDS:
+                raise OverflowError
+
         for part in str(text).split(","):
             part = part.strip()
             if "-" in part:
@@ -34,10 +39,14 @@ def parse_seeds(text: str) -> list[int]:
                 seeds.extend(range(int(lo), int(hi) + 1))
             elif part:
                 seeds.append(int(part))
+    except OverflowError:
+        raise ValueError(f"--seeds {text!r}: at most {MAX_SEEDS} seeds per method") from None
     except ValueError:
         raise ValueError(f"malformed --seeds {text!r}: use e.g. '0-99', '0,3,7' or '5'") from None
     if not seeds or min(seeds) < 0:
         raise ValueError(f"--seeds {text!r} gives no non-negative seed")
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"--seeds {text!r} asks for {len(seeds)} runs per method; at most {MAX_SEEDS}")
     return sorted(set(seeds))
 
 
@@ -118,6 +127,13 @@ def print_summary(summary: pd.DataFrame, provenance: dict[str, str]) -> None:
         print(f"{r['dataset']:<16}{r['method']:<22}{r['runs']:>5}  {r['n_evals_mean']:>8.1f}  {val:>13}  {test:>13}")
 
 
+def check_params(method: str, space: Any, params: dict[str, Any]) -> None:
+    try:
+        make_method(method, space, np.random.default_rng(0), **params).ask()
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"bad parameter for method {method!r} ({params}): {err}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     params = parse_sets(args.set)
@@ -129,10 +145,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = bench_options(args)
     # Build once here: a bad table, dataset or checkpoint fails now, with one line, before any run.
     bench = make_benchmark(args.bench, **options)
-    budget = args.budget or DEFAULT_BUDGET.get(args.bench, "100evals")
+    budget = args.budget if args.budget is not None else DEFAULT_BUDGET.get(args.bench, "100evals")
     Budget.parse(budget)
-    for m in methods:  # __init__ only stores parameters, so this checks their names cheaply
-        make_method(m, bench.space, np.random.default_rng(0), **params)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    for m in methods:  # a throwaway method checks parameter names and values before any run starts
+        check_params(m, bench.space, params)
     out = Path(args.out)
     specs = [
         RunSpec(

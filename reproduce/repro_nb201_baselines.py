@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.io import atomic_write_text
-from bench.metrics import fmt_pm, incumbent_on_grid, summarize_runs
+from bench.metrics import fmt_pm, incumbent_on_grid
 from bench.paths import results_dir
 from bench.plots import curves_figure
 from bench.reference import load_reference_csv
@@ -59,6 +59,7 @@ def _specs(table: str | None, runs: int, budget: str, search_sets: tuple[str, ..
 def run(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise ValueError("--runs must be at least 1")
+    Budget.parse(args.budget)
     out = Path(args.out) if args.out else results_dir()
     runs_dir = out / "runs" / "nb201_baselines"
     search_sets = ("cifar10",) if args.protocol == "nb201" else DATASETS
@@ -67,11 +68,12 @@ def run(args: argparse.Namespace) -> int:
                if _has_dataset(ds, table_kw)}
     specs = _specs(args.table, args.runs, args.budget, search_sets)
     paths = run_grid(specs, runs_dir, workers=args.workers or (os.cpu_count() or 1))
-    summary = summarize_runs(paths)
     rows = []
     for path, spec in zip(paths, specs):
-        arch = benches[spec.group.removeprefix("search-")].space.from_str(load_run(path)["final"]["final_arch"])
-        row = {"method": spec.tag, "search_dataset": spec.group.removeprefix("search-"), "seed": spec.seed}
+        final = load_run(path)["final"]
+        arch = benches[spec.group.removeprefix("search-")].space.from_str(final["final_arch"])
+        row = {"method": spec.tag, "search_dataset": spec.group.removeprefix("search-"), "seed": spec.seed,
+               "n_evals": final["n_evals"]}
         for ds, bench in benches.items():
             if args.protocol == "per-dataset" and ds != row["search_dataset"]:
                 continue
@@ -79,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
             row[f"{ds}_val"], row[f"{ds}_test"] = f.get("val_acc", np.nan), f.get("test_acc", np.nan)
         rows.append(row)
     per_run = pd.DataFrame(rows)
-    per_run["n_evals"] = summary["n_evals"].to_numpy()
     table = _table(per_run, benches, args)
     _write(out, per_run, table, benches, args, specs, paths)
     print(_markdown(table, benches, args))

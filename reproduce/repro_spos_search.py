@@ -78,8 +78,11 @@ def ensure_checkpoint(config: str, checkpoint: str | None, data_root: str | None
     if path.exists():
         _, meta = load_checkpoint(path, config)
         if int(meta.get("iters", 0)) >= settings.steps:
+            last = (meta.get("train", {}).get("log") or [{}])[-1]
             return str(path), (
-                f"cached: {path} ({meta['iters']} steps, trained in {float(meta.get('seconds', 0)):.0f} s)"
+                f"cached: {path} ({meta['iters']} steps of batch {settings.batch_size}, trained in "
+                f"{float(meta.get('seconds', 0)):.0f} s wall; last logged train loss {last.get('loss')}, "
+                f"train top-1 {last.get('train_top1')}%)"
             )
     t0 = time.perf_counter()
     data = load_data(config, data_root, seed=0)
@@ -219,6 +222,10 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     context = _context(args.config, note, seeds, args.evals, args.population, time.perf_counter() - t0, paths)
+    context["command"] = (
+        f"`nasrepro reproduce spos-search --config {args.config} --seeds {args.seeds} --evals {args.evals} "
+        f"--population {args.population}`"
+    )
     report(paths, out, args.evals, context)
     print(f"wrote {out / 'spos_search.md'}, .csv, .png")
     return 0
@@ -238,7 +245,8 @@ def _context(
         else ",".join(map(str, seeds)),
         "evaluations per run": str(evals),
         "evolution": ", ".join(f"{k}={v}" for k, v in evolution_params(population).items()) + ", m_prob=0.1",
-        "wall time of the searches": f"{wall_s:.0f} s (runs already on disk are reused)",
+        "wall time of the searches": f"{sum(float(load_run(p)['meta'].get('wall_s', 0)) for p in paths):.0f} s "
+        f"summed over runs ({wall_s:.0f} s in this call; runs already on disk are reused)",
     }
 
 

@@ -102,3 +102,8 @@ def test_ensemble_fits_and_spreads() -> None:
     mean, std = e.predict(x)
     assert np.corrcoef(mean, y)[0, 1] > 0.95
     assert np.all(std >= 0) and std.mean() > 0
+
+
+def test_switch_must_be_bool() -> None:
+    with pytest.raises(ValueError, match="critic must be True or False"):
+        make_method("fnas", ToySpace(), np.random.default_rng(0), critic="false")
