@@ -90,7 +90,7 @@ class TrainSettings:
 DEFAULT_SETTINGS: dict[str, TrainSettings] = {
     "imagenet": TrainSettings(steps=150_000, batch_size=1024, sampling="flops-bins"),
     "cifar10-small": TrainSettings(steps=1_200, batch_size=128, lr=0.1, checkpoint_every=100, log_every=10),
-    "mnist-small": TrainSettings(steps=300, batch_size=128, lr=0.1, checkpoint_every=100, log_every=10),
+    "mnist-small": TrainSettings(steps=1500, batch_size=128, lr=0.1, checkpoint_every=100, log_every=10),
 }
 
 
