@@ -403,9 +403,11 @@ def run_live(args: argparse.Namespace, out: Path) -> pd.DataFrame:
             for r in res.records:
                 init = r.extra.get("init", {})
                 per_rollout.append({"seed": seed, "arm": arm, "step": r.step, "arch": r.arch, "val_acc": r.score,
-                                    "cost_s": r.cost_s, "hit_ratio": init.get("pool_hit_ratio", np.nan)})
+                                    "cost_s": r.cost_s, "cpu_s": r.extra.get("cpu_s", np.nan),
+                                    "hit_ratio": init.get("pool_hit_ratio", np.nan)})
             rows.append({"seed": seed, "arm": arm, "wall_s": wall, "rollouts": len(res.records),
                          "s_per_rollout": float(np.mean([r.cost_s for r in res.records])),
+                         "cpu_s_per_rollout": float(np.mean([r.extra.get("cpu_s", np.nan) for r in res.records])),
                          "best_val": max(r.score for r in res.records),
                          "final_test_acc": res.final.get("final_test_acc"),
                          "hit_ratio_after_first_batch": np.nan})

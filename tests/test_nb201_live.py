@@ -123,3 +123,20 @@ def test_same_seed_same_result_in_another_process(live):
     )
     here = live.query(ARCH, np.random.default_rng(11))
     assert out.stdout.strip() == repr((here.score, here.info["train_loss"]))
+
+
+def test_weight_pool_option_inherits_blocks(tmp_path) -> None:
+    """--bench-opt weight_pool=DIR: the second rollout of the same cell inherits its blocks."""
+    import numpy as np
+
+    from bench.nb201.live import make_nb201_live
+
+    bench = make_nb201_live("mnist", "tiny", weight_pool=str(tmp_path / "pool"), C=4, N=1, epochs=1,
+                            n_train=32, n_val=16, n_test=16, batch_size=16)
+    rng = np.random.default_rng(0)
+    arch = (3, 1, 2, 3, 4, 1)
+    bench.query(arch, rng)
+    bench.announce({"ppo_batch": 1})  # strict fairness: write-backs become visible at the next batch
+    obs = bench.query(arch, rng)
+    assert obs.info["init"]["pool_hit_ratio"] > 0
+    assert any((tmp_path / "pool").rglob("*"))

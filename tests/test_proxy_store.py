@@ -104,3 +104,17 @@ def test_store_keeps_only_indices_in_memory(tmp_path: Path) -> None:
             store.append(i, "a", {"snip": 1.0, "synflow": 2.0}, 0.0)
         held = {k for k, v in vars(store).items() if isinstance(v, (list, dict, set)) and len(v) >= 2000}
     assert held == {"done"}
+
+
+def test_two_writers_on_one_store_lose_no_row(tmp_path: Path) -> None:
+    # shard workers: the first creates the store, the second opens it; their appends interleave
+    path = tmp_path / "scores.csv"
+    a = ScoreStore(path, SETTINGS)
+    b = ScoreStore(path, SETTINGS)
+    for i in range(20):
+        (a if i % 2 else b).append(i, f"arch{i}", {"snip": float(i), "synflow": 1.0}, 0.0)
+    a.close()
+    b.close()
+    _, frame = read_scores(path)
+    assert sorted(frame["index"]) == list(range(20))
+    assert all(frame["snip"] == frame["index"].astype(float))

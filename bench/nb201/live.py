@@ -337,13 +337,22 @@ class NB201Live(Benchmark):
         }
 
 
-def make_nb201_live(dataset: str = "mnist", config: str = "tiny", **opts: Any) -> NB201Live:
+def make_nb201_live(dataset: str = "mnist", config: str = "tiny", weight_pool: str | None = None,
+                    pool_max_mb: float = 256.0, pool_rule: str = "latest", **opts: Any) -> NB201Live:
     """Registry factory: ``nasrepro run --bench nb201-live --dataset cifar10 --config small``.
+
+    ``weight_pool=DIR`` (``--bench-opt weight_pool=DIR``): FNAS's lifelong block-weight pool
+    (``bench/nb201/weight_pool.py``): every rollout inherits the blocks the pool holds and writes its
+    own back after training (``pool_rule`` latest|average, bounded by ``pool_max_mb``).
 
     Sets ``torch.set_num_threads(1)`` unless ``threads`` is given: CPU results are then the same in
     every worker process (a thread count changes the order of float sums), and workers do not
     oversubscribe the cores."""
     opts.setdefault("threads", 1)
+    if weight_pool is not None:
+        from bench.nb201.weight_pool import pool_hooks
+
+        opts.update(pool_hooks(weight_pool, pool_max_mb, pool_rule))
     return NB201Live(dataset=dataset or "mnist", config=config or "tiny", **opts)
 
 

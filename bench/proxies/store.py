@@ -71,12 +71,13 @@ class ScoreStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and self.path.stat().st_size > 0:
             self._resume()
-            self._fh = open(self.path, "a", encoding="utf-8", newline="")
         else:
-            self._fh = open(self.path, "w", encoding="utf-8", newline="")
-            self._fh.write(_header_line(self.settings))
-            self._fh.write(",".join(self.columns) + "\n")
-            self._flush()
+            with open(self.path, "w", encoding="utf-8", newline="") as fh:
+                fh.write(_header_line(self.settings))
+                fh.write(",".join(self.columns) + "\n")
+        # Always append mode (O_APPEND): every row lands at the current end of the file, also when
+        # other shard workers append to it (a "w" handle would write at its own offset over theirs).
+        self._fh = open(self.path, "a", encoding="utf-8", newline="")
 
     def _resume(self) -> None:
         with open(self.path, "rb") as fh:
