@@ -217,3 +217,11 @@ def test_embedded_cache(embedded: NB201Table, monkeypatch: pytest.MonkeyPatch, t
     bad.write_bytes(b"\x80\x04garbage")
     with pytest.raises(ValueError, match="not a readable analog-nasbench table"):
         T.load_embedded(bad)
+
+
+def test_embedded_by_name_ignores_shared_data(monkeypatch) -> None:
+    from bench.nb201.tables import load_table
+
+    monkeypatch.setenv("NASREPRO_DATA", "/nonexistent-folder-for-this-test")
+    table = load_table("embedded")
+    assert "analog" in str(table.describe()).lower()

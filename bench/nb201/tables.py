@@ -518,11 +518,17 @@ def default_table_path() -> Path | None:
     return None
 
 
+EMBEDDED = "embedded"
+
+
 def load_table(path: Path | str | None = None) -> NB201Table:
     """A table from ``path`` (CSV, compact ``.npz``, official file/folder) or the default.
 
     Default: the shared CSV under ``$NASREPRO_DATA`` if present, else the embedded table.
+    ``"embedded"`` names the embedded table (analog-nasbench's CIFAR-10 retraining) explicitly.
     """
+    if str(path) == EMBEDDED:
+        return load_embedded()
     if path is None:
         default = default_table_path()
         return load_csv(default) if default is not None else load_embedded()
