@@ -161,22 +161,8 @@ class PCFES(SPOSEvolution):
         finally:
             self.top_k = scored
 
-    def _mutation(self) -> list[Arch]:
-        if not self.frozen:
-            return super()._mutation()
-        out: list[Arch] = []
-        k, n = len(self.frozen), len(self.space.choices)
-        for _ in range(self.mutation_num * 10):
-            if len(out) >= self.mutation_num:
-                break
-            cand = list(self.top_k[int(self.rng.integers(len(self.top_k)))])
-            for i in range(k, n):
-                if self.rng.random() < self.m_prob:
-                    cand[i] = int(self.rng.integers(self.space.choices[i]))
-            arch = tuple(cand)
-            if self._legal(arch):
-                out.append(arch)
-        return out
+    def _first_mutable(self) -> int:
+        return len(self.frozen)
 
     def _random_fill(self, cands: list[Arch], num: int, max_tries: int = 10_000) -> None:
         if not self.frozen:

@@ -107,6 +107,10 @@ class SPOSEvolution(Method):
                 self.vis.add(arch)
                 cands.append(arch)
 
+    def _first_mutable(self) -> int:
+        """Blocks before this index are never mutated (PCF-ES freezes a prefix); 0 here."""
+        return 0
+
     def _mutation(self) -> list[Arch]:
         out: list[Arch] = []
         n = len(self.space.choices)
@@ -114,7 +118,7 @@ class SPOSEvolution(Method):
             if len(out) >= self.mutation_num:
                 break
             cand = list(self.top_k[int(self.rng.integers(len(self.top_k)))])
-            for i in range(n):
+            for i in range(self._first_mutable(), n):
                 if self.rng.random() < self.m_prob:
                     cand[i] = int(self.rng.integers(self.space.choices[i]))
             arch = tuple(cand)
