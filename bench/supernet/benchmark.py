@@ -105,6 +105,7 @@ class SupernetBenchmark(Benchmark):
         self.sample_rate = check_sample_rate(sample_rate)
         self.sample_after = int(sample_after)
         self._losses: list[np.ndarray] = []
+        self._correct: list[np.ndarray] = []
         self.sample_set: SampleSet | None = None
         self._val: dict[Arch, tuple[float, float]] = {}
 
@@ -175,7 +176,7 @@ class SupernetBenchmark(Benchmark):
         self.evaluator.ledger = ledger
         self.evaluator.sets.pop("val_is", None)
         self.sample_set = None
-        self._losses = []
+        self._losses, self._correct = [], []
         self._val = {}
 
     def _collect_losses(self, logits: torch.Tensor | None) -> None:
@@ -184,13 +185,14 @@ class SupernetBenchmark(Benchmark):
         val = list(self.evaluator.sets["val"])
         y = torch.cat([b[1] for b in val])
         self._losses.append(per_sample_ce(logits, y))
+        self._correct.append((logits.argmax(1) == y).numpy().astype(np.float64))
         if len(self._losses) >= self.sample_after:
-            self.sample_set = build_sample_set(np.stack(self._losses), self.sample_rate)
+            self.sample_set = build_sample_set(np.stack(self._losses), self.sample_rate, np.stack(self._correct))
             x = torch.cat([b[0] for b in val])
             idx = torch.as_tensor(self.sample_set.indices)
             bs = max(len(b[1]) for b in val)
             self.evaluator.sets["val_is"] = as_batches((x[idx], y[idx]), bs)
-            self._losses = []
+            self._losses, self._correct = [], []
 
     def final(self, arch: Arch) -> dict[str, float]:
         arch = self.space.check(arch)
