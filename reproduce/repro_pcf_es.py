@@ -195,6 +195,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--threshold T must be in (0, 1], got {args.threshold}")
     if args.monitor_size < 0:
         raise ValueError(f"--monitor-size f must be >= 0, got {args.monitor_size}")
+    if args.checkpoint:  # a supernet of another config fails here, in one line, before any work
+        from bench.supernet.checkpoint import load_checkpoint
+
+        load_checkpoint(args.checkpoint, args.config)
     out = Path(args.out) if args.out else results_dir() / "pcf_es"
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
