@@ -22,6 +22,44 @@ def default_out(config: str) -> Path:
     return cache_dir() / "supernets" / config
 
 
+def ensure_supernet(config: str, checkpoint: str | None, data_root: str | None) -> tuple[str, str]:
+    """The supernet to search and a line saying where it came from.
+
+    The given file; else the cached one in :func:`default_out` when it was trained with the config's
+    current default settings to the end; else one trained now (an interrupted training of the same
+    settings is resumed; a cache trained with other settings, e.g. older defaults, is replaced).
+    """
+    if checkpoint:
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"checkpoint {checkpoint} not found; train one with: nasrepro supernet train")
+        return checkpoint, f"given: {checkpoint}"
+    from bench.supernet.data import load_data
+    from bench.supernet.train import checkpoint_progress, default_settings, read_log, train_supernet
+
+    out = default_out(config)
+    path = out / DEFAULT_CHECKPOINT_NAME
+    settings = default_settings(config)
+    resume = False
+    progress = checkpoint_progress(path) if path.exists() else None
+    if progress is not None and progress[0] == settings:
+        if progress[1] >= settings.steps:
+            log = read_log(path)
+            last = log[-1] if log else {}
+            return str(path), (
+                f"cached: {path} ({settings.steps} steps of batch {settings.batch_size}, lr {settings.lr}, "
+                f"trained in {float(last.get('seconds', 0)):.0f} s wall; last logged train loss "
+                f"{last.get('loss')}, train top-1 {last.get('train_top1')}%)"
+            )
+        resume = True
+    t0 = time.perf_counter()
+    data = load_data(config, data_root, seed=0)
+    train_supernet(config, data, settings, out, resume=resume)
+    return str(path), (
+        f"trained now: {settings.steps} steps of batch {settings.batch_size}, lr {settings.lr}, "
+        f"{time.perf_counter() - t0:.0f} s ({path})"
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("supernet", help="SPOS supernet: train one (CPU small configs or ImageNet)")
     sub = p.add_subparsers(dest="supernet_command", metavar="ACTION")
@@ -59,7 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.supernet.data import load_data
     from bench.supernet.train import default_settings, train_supernet
 
-    torch.set_num_threads(1)
+    if ddp.from_env().enabled:
+        torch.set_num_threads(1)  # one thread per rank: torchrun starts one process per core or GPU
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     settings = default_settings(
         args.config,

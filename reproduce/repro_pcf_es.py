@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--population", type=int, default=50)
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=2, help="processes running searches side by side (default 2)")
-    p.add_argument("--out", default=None, help="output folder (default results/pcf_es)")
+    p.add_argument("--out", default=None, help="output folder (default results/pcf_es/CONFIG)")
 
 
 def _variants(args: argparse.Namespace, rate: float) -> list[tuple[str, str, dict[str, Any], float]]:
@@ -70,22 +70,9 @@ def ensure_checkpoint(config: str, checkpoint: str | None, random_init: bool, da
         return checkpoint, f"given: {checkpoint}"
     if random_init:
         return None, "randomly initialised (no training)"
-    from bench.supernet.data import load_data
-    from bench.supernet.train import default_settings, train_supernet
-    from reproduce.cmd_supernet import default_out
+    from reproduce.cmd_supernet import ensure_supernet
 
-    out = default_out(config)
-    settings = default_settings(config)
-    path = out / "checkpoint.pt"
-    if path.exists():
-        log = out / "train_log.csv"
-        done = pd.read_csv(log)["step"].max() + 1 if log.exists() else None
-        if done is not None and done >= settings.steps:
-            return str(path), f"cached: {path} ({settings.steps} steps)"
-    t0 = time.perf_counter()
-    data = load_data(config, data_root, seed=0)
-    train_supernet(config, data, settings, out, resume=path.exists())
-    return str(path), f"trained now: {settings.steps} steps, batch {settings.batch_size}, {time.perf_counter() - t0:.0f} s ({path})"
+    return ensure_supernet(config, checkpoint, data_root)
 
 
 def generation_shares(res: RunResult, k: int = 10) -> np.ndarray:
@@ -199,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         from bench.supernet.checkpoint import load_checkpoint
 
         load_checkpoint(args.checkpoint, args.config)
-    out = Path(args.out) if args.out else results_dir() / "pcf_es"
+    out = Path(args.out) if args.out else results_dir() / "pcf_es" / args.config
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     ckpt, ckpt_note = ensure_checkpoint(args.config, args.checkpoint, args.random_init, args.data_root)

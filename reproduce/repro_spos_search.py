@@ -26,6 +26,7 @@ from bench.metrics import fmt_pm, summarize_runs
 from bench.paths import results_dir
 from bench.plots import curves_figure
 from bench.runner import RunSpec, load_run, run_grid
+from reproduce.cmd_supernet import ensure_supernet
 
 NAME = "spos-search"
 DESCRIPTION = "SPOS evolution vs random search on one trained supernet, equal evaluation counts (SPOS Fig. 3)"
@@ -57,40 +58,6 @@ def evolution_params(population: int) -> dict[str, int]:
         "mutation_num": population // 2,
         "crossover_num": population // 2,
     }
-
-
-def ensure_checkpoint(config: str, checkpoint: str | None, data_root: str | None) -> tuple[str, str]:
-    """The supernet to search: the given file, the cached trained one, or one trained now (time stated)."""
-    if checkpoint:
-        if not Path(checkpoint).is_file():
-            raise FileNotFoundError(
-                f"checkpoint {checkpoint} not found; train one with: nasrepro supernet train"
-            )
-        return checkpoint, f"given: {checkpoint}"
-    from bench.supernet.checkpoint import load_checkpoint
-    from bench.supernet.data import load_data
-    from bench.supernet.train import default_settings, train_supernet
-    from reproduce.cmd_supernet import default_out
-
-    out = default_out(config)
-    path = out / "checkpoint.pt"
-    settings = default_settings(config)
-    if path.exists():
-        _, meta = load_checkpoint(path, config)
-        if int(meta.get("iters", 0)) >= settings.steps:
-            last = (meta.get("train", {}).get("log") or [{}])[-1]
-            return str(path), (
-                f"cached: {path} ({meta['iters']} steps of batch {settings.batch_size}, trained in "
-                f"{float(meta.get('seconds', 0)):.0f} s wall; last logged train loss {last.get('loss')}, "
-                f"train top-1 {last.get('train_top1')}%)"
-            )
-    t0 = time.perf_counter()
-    data = load_data(config, data_root, seed=0)
-    train_supernet(config, data, settings, out, resume=path.exists())
-    note = (
-        f"trained now: {settings.steps} steps, batch {settings.batch_size}, {time.perf_counter() - t0:.0f} s"
-    )
-    return str(path), f"{note} ({path})"
 
 
 def specs(
@@ -214,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--evals must be at least 2, got {args.evals}")
     evolution_params(args.population)
     out = Path(args.out) if args.out else results_dir()
-    ckpt, note = ensure_checkpoint(args.config, args.checkpoint, args.data_root)
+    ckpt, note = ensure_supernet(args.config, args.checkpoint, args.data_root)
     t0 = time.perf_counter()
     paths = run_grid(
         specs(args.config, ckpt, seeds, args.evals, args.population, args.device, args.data_root),

@@ -199,3 +199,26 @@ def test_cli_supernet_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         == 2
     )  # other settings
     assert "other settings" in capsys.readouterr().err
+
+
+def test_ensure_supernet_reuses_only_a_cache_of_the_current_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bench.supernet.train as train_mod
+    from bench.supernet.train import checkpoint_progress
+    from reproduce.cmd_supernet import ensure_supernet
+
+    monkeypatch.setenv("NASREPRO_CACHE", str(tmp_path))
+    small = TrainSettings(steps=2, batch_size=16, lr=0.1, checkpoint_every=1, log_every=1)
+    monkeypatch.setitem(train_mod.DEFAULT_SETTINGS, "mnist-small", small)
+    path, note = ensure_supernet("mnist-small", None, None)
+    assert note.startswith("trained now") and checkpoint_progress(path) == (small, 2)
+    assert ensure_supernet("mnist-small", None, None)[1].startswith("cached")
+    # new defaults (e.g. a longer schedule): the old cache is not passed off as the new supernet
+    longer = replace(small, steps=3)
+    monkeypatch.setitem(train_mod.DEFAULT_SETTINGS, "mnist-small", longer)
+    path, note = ensure_supernet("mnist-small", None, None)
+    assert note.startswith("trained now") and checkpoint_progress(path) == (longer, 3)
+    assert checkpoint_progress(tmp_path / "missing.pt") is None
+    with pytest.raises(FileNotFoundError, match="not found"):
+        ensure_supernet("mnist-small", str(tmp_path / "missing.pt"), None)
