@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +43,30 @@ def atomic_write_jsonl(path: Path | str, rows: Iterable[dict[str, Any]]) -> None
 def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+_FINGERPRINT_CHUNK = 8 << 20
+
+
+def file_fingerprint(path: Path | str) -> str:
+    """A content fingerprint of a file: SHA-256 of its size and bytes (head and tail past 16 MiB).
+
+    Identifies *what* a path held when a run was made (a retrained checkpoint at the same path is
+    another file), without reading a multi-GB table in full.
+    """
+    p = Path(path)
+    st = p.stat()
+    return _fingerprint(str(p.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(path: str, size: int, mtime_ns: int) -> str:  # noqa: ARG001 - mtime keys the cache
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as fh:
+        if size <= 2 * _FINGERPRINT_CHUNK:
+            h.update(fh.read())
+        else:
+            h.update(fh.read(_FINGERPRINT_CHUNK))
+            fh.seek(size - _FINGERPRINT_CHUNK)
+            h.update(fh.read(_FINGERPRINT_CHUNK))
+    return "sha256:" + h.hexdigest()[:16]

@@ -194,10 +194,16 @@ def _settings(spec: RunSpec) -> dict[str, Any]:
     """What must agree between a finished run's file and a request to resume it."""
     import json
 
+    from bench.io import file_fingerprint
+
+    # A file option (a table, a checkpoint) is identified by its content too: a supernet retrained
+    # at the same path must not let runs searched on the old one pass as finished.
+    files = {k: file_fingerprint(v) for k, v in spec.bench_options
+             if isinstance(v, str | Path) and v != "" and Path(v).is_file()}
     return json.loads(json.dumps({
         "format": FORMAT_VERSION, "bench": spec.bench, "method": spec.method, "seed": spec.seed,
         "budget": str(Budget.parse(spec.budget)), "bench_options": dict(spec.bench_options),
-        "params": dict(spec.params),
+        "bench_files": files, "params": dict(spec.params),
     }, default=str))
 
 
