@@ -133,7 +133,7 @@ def _job(args: argparse.Namespace, ckpt: str | None, label: str, method: str, pa
         "flops_m": round(float(res.final["final_flops_m"]), 3),
         "search_s": round(float(res.cost_s), 3), "wall_s": round(wall, 3), "n_evals": res.n_evals,
         "energy_j": led.get("energy_j", "not measured"),
-        "all_frozen_generation": getattr(m, "all_frozen_generation", None) if method != "spos-evolution" else "-",
+        "all_frozen_generation": _all_frozen(m) if method != "spos-evolution" else "-",
         "n_frozen": len(getattr(m, "frozen", [])) if method != "spos-evolution" else "-",
         "peak_cache_mb": round(led.get("cache_peak_bytes", 0) / 2**20, 2),
         "bn_recal_s": round(led.get("bn_recal_s", 0.0), 3), "prefix_s": round(led.get("prefix_s", 0.0), 3),
@@ -143,6 +143,14 @@ def _job(args: argparse.Namespace, ckpt: str | None, label: str, method: str, pa
     return {"row": row, "trajectory": [(r.arch, r.score) for r in res.records], "shares": generation_shares(res),
             "cum_time": cumulative_time_by_generation(res), "freeze_events": list(getattr(m, "freeze_events", [])),
             "ledger": led}
+
+
+def _all_frozen(m: Any) -> str | int:
+    """The generation by which every block was frozen, or ``never (k/n)`` with the k frozen at the end."""
+    g = getattr(m, "all_frozen_generation", None)
+    if g is not None:
+        return int(g)
+    return f"never ({len(m.frozen)}/{len(m.space.choices)})"
 
 
 def _sampling_check(args: argparse.Namespace, ckpt: str | None, rate: float, seed: int) -> str:
@@ -241,7 +249,9 @@ def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace,
           f"- config: {args.config}; supernet {ckpt_note}", f"- seeds {args.seeds}; population {args.population}, "
           f"{args.generations} generations; T={args.threshold}, f={args.monitor_size}, R=0.5, max 8 at once; "
           f"cache {args.cache_mb} MiB", "- search time: measured seconds of subnet evaluation (BN recalibration "
-          "+ validation forward), summed; saving_pct vs spos-es of the same seed", "",
+          "+ validation forward), summed; saving_pct vs spos-es of the same seed",
+          "- ledger: prefix_s + suffix_s = search_s (stem and frozen blocks / the rest of the network); "
+          "bn_recal_s is the part of both spent on BN recalibration, validation is the remainder", "",
           "## Per method and seed (mean rows last)", "", full[cols + ["top1_diff_pt", "n_evals"]].to_markdown(index=False),
           "", "## Where the time goes (seconds, measured)", "",
           table[["method", "seed", "bn_recal_s", "prefix_s", "suffix_s", "peak_cache_mb", "n_frozen",
