@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--monitor-size", type=int, default=3, help="f (paper 3)")
     p.add_argument("--generations", type=int, default=20)
     p.add_argument("--population", type=int, default=50)
+    p.add_argument("--bn-batches", type=int, default=None,
+                   help="BN-recalibration batches per subnet (default: the config's; imagenet 200)")
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=2, help="processes running searches side by side (default 2)")
     p.add_argument("--out", default=None, help="output folder (default results/pcf_es/CONFIG)")
@@ -98,11 +100,13 @@ def cumulative_time_by_generation(res: RunResult) -> np.ndarray:
 
 
 @lru_cache(maxsize=2)
-def _bench(config: str, ckpt: str | None, data_root: str | None, device: str, cache_mb: float, population: int):
+def _bench(config: str, ckpt: str | None, data_root: str | None, device: str, cache_mb: float, population: int,
+           bn_batches: int | None = None):
     from bench.supernet.benchmark import make_supernet
 
     torch.set_num_threads(1)
-    bench = make_supernet(config=config, checkpoint=ckpt, data_root=data_root, device=device, cache_mb=cache_mb)
+    bench = make_supernet(config=config, checkpoint=ckpt, data_root=data_root, device=device, cache_mb=cache_mb,
+                          bn_batches=bn_batches)
     bench.sample_after = population  # importance weights from the first generation
     return bench
 
@@ -112,7 +116,8 @@ def _job(args: argparse.Namespace, ckpt: str | None, label: str, method: str, pa
     """One search in a worker process; returns the table row and what the figures need."""
     from bench.supernet.prefix_cache import PrefixCache
 
-    bench = _bench(args.config, ckpt, args.data_root, args.device, parse_cache_mb(args.cache_mb), args.population)
+    bench = _bench(args.config, ckpt, args.data_root, args.device, parse_cache_mb(args.cache_mb), args.population,
+                   args.bn_batches)
     saved = bench.prefix_provider
     if cache_bytes is not None:
         bench.set_prefix_provider(PrefixCache(cache_bytes, bench.evaluator.device))
@@ -142,7 +147,13 @@ def _job(args: argparse.Namespace, ckpt: str | None, label: str, method: str, pa
     }
     return {"row": row, "trajectory": [(r.arch, r.score) for r in res.records], "shares": generation_shares(res),
             "cum_time": cumulative_time_by_generation(res), "freeze_events": list(getattr(m, "freeze_events", [])),
-            "ledger": led}
+            "ledger": led, "data": dict(bench.data_describe)}
+
+
+def _data_line(runs: dict) -> str:
+    """Where the images came from, as the benchmark describes its data."""
+    d = next(iter(runs.values()))["data"]
+    return "; ".join(f"{k} {v}" for k, v in d.items() if k in ("data_source", "splits", "preprocessing")) or "-"
 
 
 def _all_frozen(m: Any) -> str | int:
@@ -155,7 +166,8 @@ def _all_frozen(m: Any) -> str | int:
 
 def _sampling_check(args: argparse.Namespace, ckpt: str | None, rate: float, seed: int) -> str:
     """Spearman of subnet top-1 with sampling at ``rate`` vs plain evaluation, over a population."""
-    bench = _bench(args.config, ckpt, args.data_root, args.device, parse_cache_mb(args.cache_mb), args.population)
+    bench = _bench(args.config, ckpt, args.data_root, args.device, parse_cache_mb(args.cache_mb), args.population,
+                   args.bn_batches)
     rng = np.random.default_rng(seed)
     archs: list[tuple[int, ...]] = []
     while len(archs) < 2 * args.population:
@@ -188,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     parse_cache_mb(args.cache_mb)
     if not 0 < args.threshold <= 1:
         raise ValueError(f"--threshold T must be in (0, 1], got {args.threshold}")
+    if args.bn_batches is not None and args.bn_batches < 1:
+        raise ValueError(f"--bn-batches must be >= 1, got {args.bn_batches}")
     if args.monitor_size < 0:
         raise ValueError(f"--monitor-size f must be >= 0, got {args.monitor_size}")
     if args.checkpoint:  # a supernet of another config fails here, in one line, before any work
@@ -248,7 +262,8 @@ def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace,
     md = ["# PCF-ES reproduction: SPOS-ES vs CF-ES vs PCF-ES on one supernet", "",
           f"- config: {args.config}; supernet {ckpt_note}", f"- seeds {args.seeds}; population {args.population}, "
           f"{args.generations} generations; T={args.threshold}, f={args.monitor_size}, R=0.5, max 8 at once; "
-          f"cache {args.cache_mb} MiB", "- search time: measured seconds of subnet evaluation (BN recalibration "
+          f"cache {args.cache_mb} MiB; BN recalibration batches {args.bn_batches or 'config default'}",
+          f"- data: {_data_line(runs)}", "- search time: measured seconds of subnet evaluation (BN recalibration "
           "+ validation forward), summed; saving_pct vs spos-es of the same seed",
           "- ledger: prefix_s + suffix_s = search_s (stem and frozen blocks / the rest of the network); "
           "bn_recal_s is the part of both spent on BN recalibration, validation is the remainder", "",

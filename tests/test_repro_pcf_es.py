@@ -18,6 +18,7 @@ from reproduce.cli import main
         (["--sample-rate", "0"], "sample-rate"),
         (["--monitor-size", "-1"], "monitor-size f"),
         (["--cache-mb", "lots"], "cache-mb"),
+        (["--bn-batches", "0"], "bn-batches"),
     ],
 )
 def test_bad_arguments(extra: list[str], needle: str, tmp_path, capsys) -> None:

@@ -163,3 +163,23 @@ def test_step_batches_resume_and_shard() -> None:
     # 6 steps per epoch: no index repeats inside an epoch
     epoch = [i for s in range(6) for i, _ in StepBatchSampler(50, 8, 3).step_batch(s)]
     assert len(set(epoch)) == 48
+
+
+def test_imagenet_sample_folder_serves_every_split_for_a_speed_check(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for wnid in ("n01440764", "n01530575"):
+        (tmp_path / wnid).mkdir()
+        for k in range(3):
+            Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(tmp_path / wnid / f"{k}.JPEG")
+    d = load_data("imagenet", tmp_path)
+    assert d.num_classes == 1000  # the config's head; labels index the sample's own folders
+    assert len(d.train) == len(d.search_val) == len(d.test) == 6
+    assert "speed/energy check only" in d.source
+    x, y = d.search_val[5]
+    assert tuple(x.shape) == (3, 224, 224) and y == 1
+    assert torch.equal(d.test[5][0], x)  # search-val and test are the same images
+
+
+def test_imagenet_val100_sample_loads(val100: Path) -> None:
+    d = load_data("imagenet", val100)
+    assert len(d.search_val) == 100 and "100 classes" in d.source

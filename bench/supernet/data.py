@@ -445,7 +445,12 @@ def load_imagenet(
     """
     root = Path(data_root)
     if not (root / "train").is_dir() or not (root / "val").is_dir():
-        raise FileNotFoundError(f"{root} must hold ImageNet as train/<wnid>/*.JPEG and val/<wnid>/*.JPEG")
+        if _is_class_folder(root):
+            return _imagenet_sample(root, preprocessing, input_size)
+        raise FileNotFoundError(
+            f"{root} must hold ImageNet as train/<wnid>/*.JPEG and val/<wnid>/*.JPEG "
+            "(or be one folder of <wnid>/ image folders, e.g. a sample such as val100, for a speed check)"
+        )
     train = image_folder(root / "train", preprocessing, train=True, input_size=input_size)
     test = image_folder(root / "val", preprocessing, input_size=input_size, classes=train.classes)
     if n_val >= len(train):
@@ -462,6 +467,40 @@ def load_imagenet(
     )
 
 
+def _is_class_folder(root: Path) -> bool:
+    """True for ``root/<class>/<image>`` (an ``ImageFolder``), without train/ and val/ below it."""
+    if not root.is_dir():
+        return False
+    subs = [d for d in root.iterdir() if d.is_dir()]
+    return bool(subs) and any(f.suffix.lower() in IMG_EXTENSIONS for d in subs[:5] for f in d.iterdir())
+
+
+IMAGENET_CLASSES = 1000
+
+
+def _imagenet_sample(root: Path, preprocessing: str, input_size: int) -> SupernetData:
+    """A small ImageNet sample (e.g. ``images/imagenet/val100``) as all three splits: speed and energy only.
+
+    The same images serve for BN recalibration (training view), search-val and test (evaluation view);
+    labels index the sample's own sorted class folders, not the 1,000-class order, so accuracies are
+    meaningless (as they are for a randomly initialised supernet); speed, memory and energy are real.
+    """
+    train = image_folder(root, preprocessing, train=True, input_size=input_size)
+    ev = image_folder(root, preprocessing, input_size=input_size, classes=train.classes)
+    return SupernetData(
+        name="imagenet",
+        train=train,
+        search_val=ev,
+        test=ev,
+        num_classes=IMAGENET_CLASSES,
+        source=(
+            f"ImageNet sample {root} ({len(ev)} images, {len(train.classes)} classes) as recal, search-val "
+            "and test: speed/energy check only, accuracies meaningless"
+        ),
+        preprocessing=preprocessing,
+    )
+
+
 def load_data(
     config: SupernetConfig | str,
     data_root: Path | str | None = None,
@@ -472,7 +511,10 @@ def load_data(
     cfg = get_config(config)
     if cfg.name == "imagenet":
         if data_root is None:
-            raise FileNotFoundError("the imagenet config needs --data-root ROOT with ROOT/train and ROOT/val")
+            raise FileNotFoundError(
+                "the imagenet config needs --data-root ROOT with ROOT/train and ROOT/val "
+                "(or a folder of class folders such as $NASREPRO_DATA/images/imagenet/val100, for a speed check)"
+            )
         data = load_imagenet(data_root, preprocessing, seed, input_size=cfg.input_size)
     elif cfg.name.startswith("cifar10"):
         data = load_cifar10(data_root, seed)
