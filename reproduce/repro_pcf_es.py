@@ -305,10 +305,10 @@ def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace,
 
 def demo(out_dir: Path) -> str:
     """Small PCF-ES vs SPOS-ES comparison on the mnist-small supernet (cached or trained now)."""
-    ns = argparse.Namespace(config="mnist-small", checkpoint=None, random_init=False, data_root=None, seeds="0",
-                            sample_rate="0.4", cache_mb="1024", threshold=0.7, monitor_size=3, generations=10,
-                            population=20, device="cpu", workers=2, out=str(out_dir))
-    run(ns)
+    p = argparse.ArgumentParser()
+    add_arguments(p)  # the command's own defaults, so a new option cannot be missing here
+    run(p.parse_args(["--config", "mnist-small", "--seeds", "0", "--cache-mb", "1024", "--generations", "10",
+                      "--population", "20", "--device", "cpu", "--out", str(out_dir)]))
     table = pd.read_csv(out_dir / "table.csv")
     mean = table[table["seed"].astype(str) == "mean"][["method", "test_top1", "search_s", "saving_pct", "n_evals"]]
     return "\n".join(["## PCF-ES vs SPOS-ES (mnist-small supernet, 20 x 10 evolution, seed 0)", "",
