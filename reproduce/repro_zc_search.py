@@ -349,7 +349,9 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(out_dir: Path) -> str:
     """Small version on the embedded CIFAR-10 table with the analytic params proxy."""
-    args = argparse.Namespace(scores=["analytic:params"], proxy="params", table=None, datasets="cifar10",
-                              methods="RS,REA", warmups="1000", seeds="0-4", evals=100, bp_retrain=5, workers=1,
-                              name="zc_search_demo")
+    p = argparse.ArgumentParser()
+    add_arguments(p)  # the command's own defaults, so a new option cannot be missing here
+    args = p.parse_args(["--scores", "analytic:params", "--proxy", "params", "--datasets", "cifar10",
+                         "--methods", "RS,REA", "--warmups", "1000", "--seeds", "0-4", "--evals", "100",
+                         "--workers", "1", "--name", "zc_search_demo"])
     return execute(args, Path(out_dir), title_extra=" (demo: embedded table, params proxy, 5 seeds)")

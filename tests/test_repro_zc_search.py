@@ -56,3 +56,11 @@ def test_variants_and_scores_parsing() -> None:
     assert parse_scores(["cifar10=a.csv", "b.csv"]) == {"cifar10": "a.csv", "cifar100": "b.csv"}
     with pytest.raises(ValueError, match="bad"):
         execute(_args(methods="RS,bad"), "/nonexistent")
+
+
+def test_demo_runs_on_the_embedded_table(tmp_path: Path) -> None:
+    from reproduce import repro_zc_search
+
+    text = repro_zc_search.demo(tmp_path)
+    assert text.startswith("# Zero-cost warmup") and "params" in text
+    assert (tmp_path / "zc_search_demo.md").exists() and (tmp_path / "zc_search_demo.csv").exists()
