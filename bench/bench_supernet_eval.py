@@ -33,20 +33,11 @@ import pandas as pd
 import torch
 
 from bench.io import atomic_write_text
-from bench.paths import data_dir, results_dir
-from bench.supernet.data import PREPROCESSINGS, eval_loader, image_folder, train_loader
+from bench.paths import results_dir
+from bench.supernet.data import PREPROCESSINGS, eval_loader, image_folder, train_loader, val100_root
 from bench.supernet.evaluator import SubnetEvaluator
 from bench.supernet.model import ShuffleNetV2OneShot
 from bench.supernet.space import SupernetSpace
-
-
-def val100_root() -> Path:
-    root = data_dir(required=True)
-    assert root is not None
-    path = root / "images" / "imagenet" / "val100"
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path} not found: set NASREPRO_DATA to a folder shaped like shared/data")
-    return path
 
 
 def _time(fn: Any) -> tuple[Any, float, float]:

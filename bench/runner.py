@@ -199,7 +199,7 @@ def _settings(spec: RunSpec) -> dict[str, Any]:
     # A file option (a table, a checkpoint) is identified by its content too: a supernet retrained
     # at the same path must not let runs searched on the old one pass as finished.
     files = {k: file_fingerprint(v) for k, v in spec.bench_options
-             if isinstance(v, str | Path) and v != "" and Path(v).is_file()}
+             if isinstance(v, str | Path) and Path(v).is_file()}
     return json.loads(json.dumps({
         "format": FORMAT_VERSION, "bench": spec.bench, "method": spec.method, "seed": spec.seed,
         "budget": str(Budget.parse(spec.budget)), "bench_options": dict(spec.bench_options),

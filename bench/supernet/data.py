@@ -475,7 +475,14 @@ def _is_class_folder(root: Path) -> bool:
     return bool(subs) and any(f.suffix.lower() in IMG_EXTENSIONS for d in subs[:5] for f in d.iterdir())
 
 
-IMAGENET_CLASSES = 1000
+def val100_root() -> Path:
+    """``$NASREPRO_DATA/images/imagenet/val100``: the 100 real ImageNet images of the shared data."""
+    from bench.paths import data_dir
+
+    path = data_dir(required=True) / "images" / "imagenet" / "val100"  # type: ignore[operator]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} not found: set NASREPRO_DATA to a folder shaped like shared/data")
+    return path
 
 
 def _imagenet_sample(root: Path, preprocessing: str, input_size: int) -> SupernetData:
@@ -492,7 +499,7 @@ def _imagenet_sample(root: Path, preprocessing: str, input_size: int) -> Superne
         train=train,
         search_val=ev,
         test=ev,
-        num_classes=IMAGENET_CLASSES,
+        num_classes=get_config("imagenet").num_classes,
         source=(
             f"ImageNet sample {root} ({len(ev)} images, {len(train.classes)} classes) as recal, search-val "
             "and test: speed/energy check only, accuracies meaningless"

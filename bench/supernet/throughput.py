@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from bench.io import atomic_write_text
-from bench.paths import data_dir, results_dir
+from bench.paths import results_dir
 from bench.supernet.configs import get_config
 from bench.supernet.evaluator import SubnetEvaluator
 from bench.supernet.model import ShuffleNetV2OneShot
@@ -36,9 +36,9 @@ from bench.supernet.space import SupernetSpace
 
 
 def _imagenet_val100(preprocessing: str) -> tuple[dict[str, Any], float]:
-    from bench.supernet.data import image_folder
+    from bench.supernet.data import image_folder, val100_root
 
-    root = data_dir(required=True) / "images" / "imagenet" / "val100"  # type: ignore[operator]
+    root = val100_root()
     t0 = time.perf_counter()
     train = image_folder(root, preprocessing, train=True)
     evalv = image_folder(root, preprocessing, train=False)

@@ -195,23 +195,24 @@ def _check_resume(path: Path, recorded: TrainSettings, wanted: TrainSettings) ->
         )
 
 
+def _train_meta(path: Path | str) -> dict[str, Any] | None:
+    """The ``meta["train"]`` of a training checkpoint of this tool; ``None`` if unreadable or foreign."""
+    try:
+        return dict(torch.load(path, map_location="cpu", weights_only=True)["meta"]["train"])
+    except Exception:  # noqa: BLE001 - the callers treat it as "no usable training checkpoint"
+        return None
+
+
 def checkpoint_progress(path: Path | str) -> tuple[TrainSettings, int] | None:
     """``(settings, steps done)`` of a training checkpoint of this tool, ``None`` if it is not one."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        meta = obj["meta"]["train"]
-        return _settings_from(meta), int(meta["step"])
-    except Exception:  # noqa: BLE001 - unreadable or foreign: the caller trains anew
-        return None
+    meta = _train_meta(path)
+    return None if meta is None else (_settings_from(meta), int(meta["step"]))
 
 
 def read_log(checkpoint: Path | str) -> list[dict[str, Any]]:
     """The training log stored in a checkpoint of this tool (empty if it has none)."""
-    try:
-        obj = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        return list(obj["meta"]["train"]["log"])
-    except Exception:  # noqa: BLE001
-        return []
+    meta = _train_meta(checkpoint)
+    return list(meta.get("log", [])) if meta else []
 
 
 def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
