@@ -1,9 +1,20 @@
 """Runs a method against a benchmark under a budget, and grids of such runs.
 
-One run = (benchmark spec, method, seed, budget) -> one JSONL trajectory, written
-atomically when the run ends: a file that exists is a finished run. A grid skips the
-runs whose file exists, so an interrupted grid (Ctrl-C, kill -9) resumes without
+One run = (benchmark spec, method, wrappers, seed, budget) -> one JSONL trajectory, written
+atomically by the driver when the run's result arrives: a file that exists is a finished run. A
+grid skips the runs whose file exists, so an interrupted grid (Ctrl-C, kill -9) resumes without
 losing or repeating a run, and ends with exactly the files an uninterrupted grid writes.
+
+Identity: a run's meta line holds its *resolved settings* (:func:`settings`): the method's full
+parameters (defaults included), the wrapper chain with every option, the benchmark options, the
+content fingerprint of every file it read (never a path: a table given as a relative or an
+absolute path is the same table) and the package version. Resuming compares them with what the
+request resolves to now; a changed default, wrapper or data file makes the old run *stale*: refused
+in one line naming the first differing key, or recomputed with ``redo_stale``. Never reused.
+
+Determinism: the trajectory file holds no wall-clock field; measured timings (wall and CPU seconds,
+a supernet's phase ledger) go to ``seed<k>.ledger.json`` beside it, so the same spec gives a
+byte-identical trajectory in any process, worker count or executor.
 
 Seeds: ``numpy.random.SeedSequence(seed).spawn(2)`` gives the method's generator and
 the benchmark's (evaluation noise, live training) generator, so a run is reproducible
@@ -12,12 +23,12 @@ in another process and independent of the grid's order or worker count.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,11 +37,13 @@ from typing import Any
 import numpy as np
 
 from bench.core import Arch, Benchmark, Record, SearchSpace
-from bench.io import atomic_write_jsonl, read_jsonl
+from bench.io import atomic_write_jsonl, atomic_write_text, file_fingerprint, read_jsonl
 from bench.registry import make_benchmark
-from methods.base import Method, make_method
+from methods.base import Method, apply_wrappers, make_method, resolve_method, resolve_wrapper
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAX_EVALS = 10_000_000
+MAX_SECONDS = 1e12
 Wrapper = Callable[[Method, SearchSpace, np.random.Generator], Method]
 
 
@@ -55,9 +68,13 @@ class Budget:
         if value <= 0:
             raise ValueError(f"empty budget {text!r}: give a positive number of seconds or evaluations")
         if unit.startswith("s"):
+            if value > MAX_SECONDS:
+                raise ValueError(f"budget {text!r} is beyond {MAX_SECONDS:.0e} seconds; give a finite budget")
             return cls(seconds=value)
         if value != int(value):
             raise ValueError(f"budget {text!r}: a number of evaluations must be a whole number")
+        if value > MAX_EVALS:
+            raise ValueError(f"budget {text!r}: at most {MAX_EVALS:,} evaluations per run")
         return cls(evals=int(value))
 
     def exhausted(self, n_evals: int, cost_s: float) -> bool:
@@ -74,7 +91,8 @@ class RunResult:
     records: list[Record]
     final: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
-    method: Method | None = None  # the method object after the run (telemetry for reproductions)
+    method: Method | None = None  # the method object after the run (for tests; reports read the records)
+    timing: dict[str, Any] = field(default_factory=dict)  # wall_s, cpu_s, ledger: never in the trajectory
 
     @property
     def n_evals(self) -> int:
@@ -101,20 +119,27 @@ def run_search(
     params: dict[str, Any] | None = None,
     wrap: Wrapper | None = None,
     max_steps: int = 1_000_000,
+    wrappers: tuple[str, ...] = (),
 ) -> RunResult:
-    """Run one search; only here is ``benchmark.final`` called, once, at the end."""
+    """Run one search; only here is ``benchmark.final`` called, once, at the end.
+
+    ``wrappers`` are wrapper specs (``"warmup:n=1000,proxy=params"``) applied innermost first;
+    ``wrap`` is a callable wrapper for code that builds its own (applied after them).
+    """
     if isinstance(budget, str):
         budget = Budget.parse(budget)
+    resolved = resolve_method(method_name, params)
     m_rng, b_rng = seed_streams(seed)
     benchmark.reset()
     method = make_method(method_name, benchmark.space, m_rng, **(params or {}))
+    method = apply_wrappers(method, benchmark, wrappers)
     if wrap is not None:
         method = wrap(method, benchmark.space, m_rng)
     records: list[Record] = []
     cum = 0.0
     best_arch: Arch | None = None
     best_score = -math.inf
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     while not budget.exhausted(len(records), cum) and len(records) < max_steps:
         if records and method.done():
             break
@@ -148,23 +173,71 @@ def run_search(
     found = method.recommend()
     final = {"final_arch": benchmark.space.to_str(found)}
     final.update({f"final_{k}": v for k, v in benchmark.final(found).items()})
+    from bench.provenance import code_version
+
     meta = {
         "format": FORMAT_VERSION,
         "method": method_name,
-        "params": params or {},
+        "base_method": resolved.base,
+        "params": _jsonable(resolved.params),
+        "wrappers": [[n, _jsonable(o)] for n, o in map(resolve_wrapper, wrappers)],
         "seed": seed,
         "budget": str(budget),
         "space": benchmark.space.name,
-        "wall_s": time.perf_counter() - t0,
         **benchmark.describe(),
+        "code": code_version(),
     }
+    timing: dict[str, Any] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
     ledger = benchmark.ledger()
     if ledger:
-        meta["ledger"] = ledger
-    return RunResult(records, final, meta, method)
+        timing["ledger"] = ledger
+    return RunResult(records, final, meta, method, timing)
 
 
-# ---------------------------------------------------------------------------- grids
+# ---------------------------------------------------------------------------- identity
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+_DIR_FINGERPRINT_FILES = 10_000
+
+
+def _dir_fingerprint(path: Path) -> str:
+    """Content fingerprint of a folder (its files' relative names and fingerprints); a folder of more
+    than 10,000 files (an image data set) is identified by its resolved path and file count instead."""
+    files = []
+    for f in path.rglob("*"):
+        if f.is_file() and not f.name.startswith("."):
+            files.append(f)
+            if len(files) > _DIR_FINGERPRINT_FILES:
+                return f"path:{path.resolve()} (over {_DIR_FINGERPRINT_FILES:,} files, not fingerprinted)"
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(str(f.relative_to(path)).encode())
+        h.update(file_fingerprint(f).encode())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def identity(value: Any) -> Any:
+    """A setting as it identifies a run: a path to an existing file or folder becomes the content
+    fingerprint (so the same file under another path, or a moved results folder, is the same run)."""
+    if isinstance(value, dict):
+        return {k: identity(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [identity(v) for v in value]
+    if isinstance(value, Path) or (isinstance(value, str) and ("/" in value or "." in value)
+                                   and value not in (".", "..", "")):
+        p = Path(value).expanduser()
+        try:
+            if p.is_file():
+                return {"file": file_fingerprint(p)}
+            if p.is_dir():
+                return {"folder": _dir_fingerprint(p)}
+        except OSError:
+            pass
+    return value
 
 
 @dataclass(frozen=True)
@@ -172,16 +245,33 @@ class RunSpec:
     """A picklable description of one run of a grid."""
 
     bench: str
-    method: str
+    method: str  # a registered method or a named variant (see methods.base.register_variant)
     seed: int
     budget: str
     bench_options: tuple[tuple[str, Any], ...] = ()
     params: tuple[tuple[str, Any], ...] = ()
-    tag: str = ""  # folder name of the method's runs (default: the method's name)
+    tag: str = ""  # folder name of the runs (default: the method, plus its wrappers)
     group: str = ""  # optional sub-folder (e.g. the dataset) for grids over several benchmarks
+    wrappers: tuple[str, ...] = ()  # wrapper specs, innermost first, e.g. ("warmup:n=1000,proxy=params",)
+
+    @property
+    def label(self) -> str:
+        if self.tag:
+            return self.tag
+        parts = [self.method]
+        for w in self.wrappers:
+            name, _, opts = w.partition(":")
+            shown = ",".join(o for o in opts.split(",") if o and not o.startswith("scores="))
+            parts.append(f"{name}({shown})" if shown else name)
+        return "+".join(parts)
 
     def path(self, out_dir: Path) -> Path:
-        return Path(out_dir, self.group, self.tag or self.method, f"seed{self.seed}.jsonl")
+        return Path(out_dir, self.group, self.label, f"seed{self.seed}.jsonl")
+
+
+def ledger_path(path: Path) -> Path:
+    """The measured-timing file beside a trajectory (``seed3.jsonl`` -> ``seed3.ledger.json``)."""
+    return path.with_name(path.name[: -len(".jsonl")] + ".ledger.json")
 
 
 @lru_cache(maxsize=8)
@@ -190,91 +280,151 @@ def _cached_benchmark(bench: str, options: tuple[tuple[str, Any], ...]) -> Bench
     return make_benchmark(bench, **dict(options))
 
 
-def _settings(spec: RunSpec) -> dict[str, Any]:
-    """What must agree between a finished run's file and a request to resume it."""
-    import json
-
-    from bench.io import file_fingerprint
-
-    # A file option (a table, a checkpoint) is identified by its content too: a supernet retrained
-    # at the same path must not let runs searched on the old one pass as finished.
-    files = {k: file_fingerprint(v) for k, v in spec.bench_options
-             if isinstance(v, str | Path) and Path(v).is_file()}
-    return json.loads(json.dumps({
-        "format": FORMAT_VERSION, "bench": spec.bench, "method": spec.method, "seed": spec.seed,
-        "budget": str(Budget.parse(spec.budget)), "bench_options": dict(spec.bench_options),
-        "bench_files": files, "params": dict(spec.params),
-    }, default=str))
+def _bench_sources(spec: RunSpec) -> dict[str, Any]:
+    """The data a benchmark reads beyond its options (a table found through NASREPRO_DATA, the
+    embedded default), by content; benchmarks without such data report none."""
+    bench = _cached_benchmark(spec.bench, spec.bench_options)
+    sources = getattr(bench, "sources", None)
+    return dict(sources()) if callable(sources) else {}
 
 
-def check_existing(spec: RunSpec, out_dir: Path) -> bool:
-    """True when ``spec``'s run is already finished; an existing file made differently is an error."""
+def settings(spec: RunSpec) -> dict[str, Any]:
+    """What must agree between a finished run's file and a request to resume it (see module doc)."""
+    from bench.provenance import package_version
+
+    resolved = resolve_method(spec.method, dict(spec.params))
+    return _jsonable({
+        "format": FORMAT_VERSION,
+        "version": package_version(),
+        "bench": spec.bench,
+        "bench_options": identity(dict(spec.bench_options)),
+        "data": _bench_sources(spec),
+        "method": resolved.base,
+        "params": identity(resolved.params),
+        "wrappers": [[n, identity(o)] for n, o in map(resolve_wrapper, spec.wrappers)],
+        "seed": spec.seed,
+        "budget": str(Budget.parse(spec.budget)),
+    })
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: d}
+
+
+def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """``'params.learning_rate: 0.5 in the file, 0.01 now'`` for the first key that differs."""
+    a, b = _flatten(old), _flatten(new)
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            return f"{key}: {a.get(key, '<absent>')!r} in the file, {b.get(key, '<absent>')!r} now"
+    return "none"
+
+
+class StaleRunError(ValueError):
+    """A finished run's file was made with other settings than the request resolves to."""
+
+
+def check_existing(spec: RunSpec, out_dir: Path, redo_stale: bool = False,
+                   expected: dict[str, Any] | None = None) -> bool:
+    """True when ``spec``'s run is already finished. A file made with other settings is refused
+    (:class:`StaleRunError`), or, with ``redo_stale``, reported as not finished (it is recomputed)."""
     path = spec.path(out_dir)
     if not path.exists():
         return False
-    import json
-
     with open(path, encoding="utf-8") as fh:
         try:
             meta = json.loads(fh.readline())
         except ValueError:
             meta = {}
-    if meta.get("settings") != _settings(spec):
-        raise ValueError(
-            f"{path} holds a run made with other settings ({meta.get('settings')}); "
-            "use another --out, or delete that folder to redo it"
-        )
-    return True
+    expected = settings(spec) if expected is None else expected
+    old = meta.get("settings") if isinstance(meta, dict) else None
+    if old == expected:
+        return True
+    if redo_stale:
+        return False
+    diff = first_difference(old, expected) if isinstance(old, dict) else "no settings recorded"
+    raise StaleRunError(
+        f"{path} holds a run made with other settings ({diff}); rerun with --redo-stale to recompute "
+        "it, or use another --out"
+    )
 
 
-def execute(spec: RunSpec, out_dir: Path) -> Path:
-    """Run ``spec`` unless its file exists; write the trajectory atomically."""
-    path = spec.path(out_dir)
-    if check_existing(spec, out_dir):
-        return path
+def compute(spec: RunSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Worker side of a grid: run ``spec``, return (trajectory rows, measured timing); writes nothing."""
     benchmark = _cached_benchmark(spec.bench, spec.bench_options)
-    result = run_search(benchmark, spec.method, spec.seed, Budget.parse(spec.budget), dict(spec.params))
-    meta = {**result.meta, "type": "meta", "tag": spec.tag or spec.method, "group": spec.group,
-            "settings": _settings(spec)}
+    result = run_search(benchmark, spec.method, spec.seed, Budget.parse(spec.budget), dict(spec.params),
+                        wrappers=spec.wrappers)
+    meta = {**result.meta, "type": "meta", "tag": spec.label, "group": spec.group, "settings": settings(spec)}
     rows: list[dict[str, Any]] = [meta]
     rows += [{"type": "step", **asdict(r)} for r in result.records]
     rows.append({"type": "final", "n_evals": result.n_evals, "cost_s": result.cost_s, **result.final})
+    return rows, result.timing
+
+
+def write_result(spec: RunSpec, out_dir: Path, rows: list[dict[str, Any]], timing: dict[str, Any]) -> Path:
+    """Driver side: the ledger first, then the trajectory (whose existence marks the run finished)."""
+    path = spec.path(out_dir)
+    atomic_write_text(ledger_path(path), json.dumps(_jsonable(timing), sort_keys=True) + "\n")
     atomic_write_jsonl(path, rows)
     return path
 
 
-def _execute_quiet(spec: RunSpec, out_dir: Path) -> Path:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import torch
+def execute(spec: RunSpec, out_dir: Path, redo_stale: bool = False) -> Path:
+    """Run ``spec`` in this process unless its file exists; write the trajectory atomically."""
+    path = spec.path(out_dir)
+    if check_existing(spec, out_dir, redo_stale):
+        return path
+    return write_result(spec, out_dir, *compute(spec))
 
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
-    return execute(spec, out_dir)
+
+def pending(specs: Iterable[RunSpec], out_dir: Path | str, redo_stale: bool = False) -> list[RunSpec]:
+    """The specs whose run is not finished (stale ones refused, or included with ``redo_stale``)."""
+    out_dir = Path(out_dir)
+    seen: dict[Path, RunSpec] = {}
+    todo = []
+    for s in specs:
+        path = s.path(out_dir)
+        if path in seen and seen[path] != s:
+            raise ValueError(f"two runs of this grid would write {path}; give them distinct tags")
+        if path not in seen:
+            seen[path] = s
+            if not check_existing(s, out_dir, redo_stale):
+                todo.append(s)
+    return todo
 
 
 def run_grid(
-    specs: Iterable[RunSpec], out_dir: Path | str, workers: int = 1, progress: bool = True
+    specs: Iterable[RunSpec],
+    out_dir: Path | str,
+    workers: int = 1,
+    progress: bool = True,
+    redo_stale: bool = False,
+    executor: str = "local",
+    address: str | None = None,
 ) -> list[Path]:
-    """Run every spec whose trajectory is missing; return all trajectory paths (in spec order)."""
+    """Run every spec whose trajectory is missing; return all trajectory paths (in spec order).
+
+    ``executor``: ``local`` (this process, or a pool of ``workers`` processes) or ``ray`` (a Ray
+    cluster at ``address``). Workers return results; only this process writes files.
+    """
     from tqdm import tqdm
+
+    from bench.executors import make_executor
 
     out_dir = Path(out_dir)
     specs = list(specs)
-    todo = [s for s in specs if not check_existing(s, out_dir)]
+    todo = pending(specs, out_dir, redo_stale)
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs", unit="run", disable=not progress)
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for spec in todo:
-                execute(spec, out_dir)
+        with make_executor(executor, workers=workers, address=address) as ex:
+            for spec, (rows, timing) in ex.imap_unordered(compute, todo):
+                write_result(spec, out_dir, rows, timing)
                 bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_execute_quiet, s, out_dir) for s in todo]
-                for fut in as_completed(futures):
-                    fut.result()
-                    bar.update()
     finally:
         bar.close()
     return [s.path(out_dir) for s in specs]

@@ -7,7 +7,9 @@ parameters; state is built lazily on the first ``ask`` (``_setup``).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,8 @@ import numpy as np
 from bench.core import Arch, Observation, SearchSpace
 
 _REGISTRY: dict[str, type[Method]] = {}
+_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {}  # name -> (base method, params, description)
+_WRAPPERS: dict[str, Callable[..., Method]] = {}
 
 
 def register(name: str) -> Callable[[type[Method]], type[Method]]:
@@ -30,6 +34,30 @@ def register(name: str) -> Callable[[type[Method]], type[Method]]:
     return deco
 
 
+def register_variant(name: str, base: str, description: str = "", **params: Any) -> None:
+    """A named variant: ``base`` with fixed ``params`` (e.g. ``ppo+critic`` = ``fnas`` with
+    ``critic=True, replay=False``). Explicit parameters of a run override the variant's."""
+    if name in _VARIANTS and _VARIANTS[name][:2] != (base, params):
+        raise ValueError(f"method variant {name!r} is already registered")
+    _VARIANTS[name] = (base, dict(params), description)
+
+
+def register_wrapper(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:
+    """Decorator for a wrapper factory ``factory(inner, benchmark, **options) -> Method``.
+
+    A run names its wrappers as data (``--wrap warmup:n=1000,proxy=synflow,scores=PATH``); the
+    factory's keyword defaults are part of the run's resolved settings.
+    """
+
+    def deco(factory: Callable[..., Method]) -> Callable[..., Method]:
+        if name in _WRAPPERS and _WRAPPERS[name] is not factory:
+            raise ValueError(f"wrapper name {name!r} is already registered")
+        _WRAPPERS[name] = factory
+        return factory
+
+    return deco
+
+
 def registry() -> dict[str, type[Method]]:
     from methods import _load_all
 
@@ -37,19 +65,129 @@ def registry() -> dict[str, type[Method]]:
     return dict(sorted(_REGISTRY.items()))
 
 
+def variants() -> dict[str, tuple[str, dict[str, Any], str]]:
+    registry()
+    return dict(sorted(_VARIANTS.items()))
+
+
+def wrappers() -> dict[str, Callable[..., Method]]:
+    registry()
+    return dict(sorted(_WRAPPERS.items()))
+
+
+def method_names() -> list[str]:
+    """Every name ``--method`` accepts: registered methods and their named variants."""
+    return sorted({*registry(), *variants()})
+
+
 def get_method(name: str) -> type[Method]:
     reg = registry()
+    if name in _VARIANTS:
+        name = _VARIANTS[name][0]
     if name not in reg:
-        raise ValueError(f"unknown method {name!r}; run 'nasrepro list' to see: {', '.join(reg)}")
+        raise ValueError(f"unknown method {name!r}; run 'nasrepro list' to see: {', '.join(method_names())}")
     return reg[name]
+
+
+def _signature_params(cls: type) -> dict[str, inspect.Parameter]:
+    """Keyword parameters of ``cls.__init__`` after (space, rng), following ``**kwargs`` to the parents."""
+    out: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if klass is Method or "__init__" not in vars(klass):
+            continue
+        params = list(inspect.signature(klass.__init__).parameters.values())[3:]  # self, space, rng
+        for p in params:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                out.setdefault(p.name, p)
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A method name resolved: its registered base and every parameter, defaults included."""
+
+    name: str
+    base: str
+    params: dict[str, Any]
+
+
+def resolve_method(name: str, params: dict[str, Any] | None = None) -> Resolved:
+    """``name`` (a method or a variant) and explicit ``params`` -> base method and full parameters.
+
+    Unknown parameter names are an error here (before any run starts). The result is what a run's
+    meta line records and what identifies it for resuming: a changed default makes an old run stale.
+    """
+    cls = get_method(name)
+    base = _VARIANTS[name][0] if name in _VARIANTS else name
+    given = {**(_VARIANTS[name][1] if name in _VARIANTS else {}), **(params or {})}
+    sig = _signature_params(cls)
+    unknown = sorted(set(given) - set(sig))
+    if unknown:
+        raise ValueError(f"method {name!r} has no parameter {unknown[0]!r}; its parameters: "
+                         f"{', '.join(sig) or '(none)'}")
+    full = {k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty}
+    missing = sorted(set(sig) - set(full) - set(given))
+    if missing:
+        raise ValueError(f"method {name!r} needs parameter {missing[0]!r}: pass --set {missing[0]}=VALUE")
+    full.update(given)
+    return Resolved(name, base, dict(sorted(full.items())))
 
 
 def make_method(name: str, space: SearchSpace, rng: np.random.Generator, **params: Any) -> Method:
     cls = get_method(name)
+    if name in _VARIANTS:
+        params = {**_VARIANTS[name][1], **params}
     try:
         return cls(space, rng, **params)
     except TypeError as err:
         raise ValueError(f"bad parameter for method {name!r}: {err}") from None
+
+
+def parse_wrapper(text: str) -> tuple[str, dict[str, Any]]:
+    """``'warmup:n=1000,proxy=synflow'`` -> ``('warmup', {'n': 1000, 'proxy': 'synflow'})``."""
+    import ast
+
+    name, _, rest = str(text).strip().partition(":")
+    name = name.strip()
+    reg = wrappers()
+    if name not in reg:
+        raise ValueError(f"unknown wrapper {name!r} in --wrap {text!r}; choose one of: {', '.join(reg) or '(none)'}")
+    opts: dict[str, Any] = {}
+    for item in filter(None, (i.strip() for i in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"malformed --wrap {text!r}: use NAME:KEY=VALUE,KEY=VALUE, e.g. warmup:n=1000")
+        try:
+            opts[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            opts[key.strip()] = value.strip()
+    return name, opts
+
+
+def resolve_wrapper(text: str) -> tuple[str, dict[str, Any]]:
+    """A wrapper spec with every option filled in from the factory's defaults (unknown option -> error)."""
+    name, opts = parse_wrapper(text)
+    params = list(inspect.signature(wrappers()[name]).parameters.values())[2:]  # inner, benchmark
+    known = {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    unknown = sorted(set(opts) - set(known))
+    if unknown:
+        raise ValueError(f"wrapper {name!r} has no option {unknown[0]!r}; its options: {', '.join(known)}")
+    full = {k: p.default for k, p in known.items() if p.default is not inspect.Parameter.empty}
+    full.update(opts)
+    missing = sorted(set(known) - set(full))
+    if missing:
+        raise ValueError(f"wrapper {name!r} needs option {missing[0]!r}: --wrap {name}:{missing[0]}=VALUE")
+    return name, dict(sorted(full.items()))
+
+
+def apply_wrappers(method: Method, benchmark: Any, specs: tuple[str, ...] | list[str]) -> Method:
+    """Wrap ``method`` in each wrapper of ``specs``, innermost first."""
+    for text in specs:
+        name, opts = resolve_wrapper(text)
+        method = wrappers()[name](method, benchmark, **opts)
+    return method
 
 
 class Method:

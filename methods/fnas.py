@@ -55,7 +55,7 @@ import numpy as np
 from bench.core import Arch, SearchSpace
 from bench.io import read_jsonl
 from methods._critic import Ensemble
-from methods.base import register
+from methods.base import register, register_variant
 from methods.ppo import PPO, Item
 
 
@@ -354,3 +354,10 @@ class FNAS(PPO):
             # the critic's prediction for the architecture just trained (calibration data)
             **({"pred_mean": self._last_pred[0], "pred_std": self._last_pred[1]} if self._last_pred else {}),
         }
+
+
+# Named variants of the FNAS ablation (reachable as `nasrepro run --method NAME`).
+register_variant("ppo+critic", "fnas", "PPO + the uncertainty-aware critic (no replay)", critic=True, replay=False)
+register_variant("ppo+replay", "fnas", "PPO + replay without the critic (diagnostic)", critic=False, replay=True)
+register_variant("fnas-no-reuse", "fnas", "FNAS without reusing measured rewards of trained archs (diagnostic)",
+                 critic=True, replay=True, reuse_known=False)

@@ -36,6 +36,7 @@ tool is unreleased, see shared/reference/NOTES.md 1d):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -44,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.core import Arch, Observation, SearchSpace
-from methods.base import Method
+from bench.core import Arch, Benchmark, Observation, SearchSpace
+from methods.base import Method, register_wrapper
 
 Scorer = Callable[[Arch], float]
 _ENUMERATE_LIMIT = 1_000_000
@@ -245,3 +246,58 @@ def warmup(scorer: Scorer, n_warmup: int, pool_size: int | None = 64) -> Callabl
 def move(scorer: Scorer, n_candidates: int = 10, p_best: float = 0.75) -> Callable[..., Method]:
     """A ``wrap`` for :func:`bench.runner.run_search`."""
     return lambda method, space, rng: ZeroCostMove(method, scorer, n_candidates, p_best)
+
+
+# ----------------------------------------------------------------------------- wrappers as data
+
+ANALYTIC = ("params", "flops")
+
+
+class AnalyticScorer:
+    """A proxy the benchmark computes without a network: ``params`` or ``flops`` (cost 0)."""
+
+    def __init__(self, benchmark: Benchmark, proxy: str) -> None:
+        self.fn = getattr(benchmark, f"{proxy}_m", None)
+        if proxy not in ANALYTIC or self.fn is None:
+            raise ValueError(f"benchmark {benchmark.name!r} computes no {proxy!r} proxy; give scores=PATH")
+        self.name = f"{proxy} (analytic)"
+
+    def __call__(self, arch: Arch) -> float:
+        return float(self.fn(arch))
+
+    def seconds(self, arch: Arch) -> float:
+        return 0.0
+
+
+@functools.lru_cache(maxsize=8)
+def _table_scorer(path: str, fingerprint: str, proxy: str, space: SearchSpace) -> TableScorer:  # noqa: ARG001
+    return TableScorer.from_csv(path, proxy, space)
+
+
+def make_scorer(proxy: str, scores: str | None, benchmark: Benchmark) -> Scorer:
+    """``scores=PATH`` (a scores.csv of 'nasrepro correlate') or, for params/flops, the benchmark's own."""
+    if scores in (None, "", "analytic"):
+        if proxy not in ANALYTIC:
+            raise ValueError(
+                f"--wrap ...proxy={proxy}: give scores=PATH, a scores.csv made by 'nasrepro correlate --archs all "
+                f"--proxies {proxy}' (only {', '.join(ANALYTIC)} are computed without one)")
+        return AnalyticScorer(benchmark, proxy)
+    from bench.io import file_fingerprint
+
+    if not Path(scores).is_file():
+        raise FileNotFoundError(f"--wrap ...scores={scores}: no such file; make it with 'nasrepro correlate'")
+    return _table_scorer(str(scores), file_fingerprint(scores), proxy, benchmark.space)
+
+
+@register_wrapper("warmup")
+def warmup_wrapper(inner: Method, benchmark: Benchmark, n: int = 1000, pool: int | None = 64,
+                   proxy: str = "synflow", scores: str | None = None) -> Method:
+    """Zero-cost warmup: score ``n`` distinct random cells, start from the top ``pool`` (None: all)."""
+    return ZeroCostWarmup(inner, make_scorer(proxy, scores, benchmark), n, pool)
+
+
+@register_wrapper("move")
+def move_wrapper(inner: Method, benchmark: Benchmark, k: int = 10, p_best: float = 0.75,
+                 proxy: str = "synflow", scores: str | None = None) -> Method:
+    """Zero-cost move proposal: ``k`` candidates per step, the proxy's best w.p. ``p_best``."""
+    return ZeroCostMove(inner, make_scorer(proxy, scores, benchmark), k, p_best)

@@ -45,7 +45,8 @@ def test_run_writes_layout_and_summary(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", "--bench", "toy", "--method", "random", "--seeds", "0-2", "--budget", "5evals",
                  "--workers", "1", "--out", str(out)]) == 0
-    assert sorted(p.name for p in (out / "random").iterdir()) == ["seed0.jsonl", "seed1.jsonl", "seed2.jsonl"]
+    assert sorted(p.name for p in (out / "random").glob("*.jsonl")) == ["seed0.jsonl", "seed1.jsonl", "seed2.jsonl"]
+    assert len(list((out / "random").glob("seed*.ledger.json"))) == 3  # timings beside, not inside
     header = (out / "summary.csv").read_text().splitlines()[0].split(",")
     for col in ("method", "dataset", "seed", "n_evals", "cost_s", "final_arch", "final_val_acc", "final_test_acc"):
         assert col in header

@@ -114,14 +114,17 @@ def test_killed_grid_resumes_to_uninterrupted_result(tmp_path):
     assert not list(killed.rglob("*.tmp"))
 
 
-def test_resume_refuses_runs_made_on_another_file_at_the_same_path(tmp_path):
+def test_resume_refuses_runs_made_on_another_file_at_the_same_path(tmp_path, monkeypatch):
+    from bench import runner
     from bench.io import atomic_write_jsonl
-    from bench.runner import _settings, check_existing
+    from bench.runner import check_existing, settings
+
+    monkeypatch.setattr(runner, "_bench_sources", lambda spec: {})  # the fake checkpoint builds no supernet
 
     ckpt = tmp_path / "checkpoint.pt"
     ckpt.write_bytes(b"supernet trained for 1200 steps")
     spec = RunSpec("supernet", "spos-evolution", 0, "10evals", (("checkpoint", str(ckpt)),))
-    atomic_write_jsonl(spec.path(tmp_path / "out"), [{"type": "meta", "settings": _settings(spec)}])
+    atomic_write_jsonl(spec.path(tmp_path / "out"), [{"type": "meta", "settings": settings(spec)}])
     assert check_existing(spec, tmp_path / "out")  # same file: the run counts as done
     ckpt.write_bytes(b"supernet trained for 6000 steps")  # retrained in place
     with pytest.raises(ValueError, match="other settings"):
