@@ -153,6 +153,14 @@ class Benchmark(ABC):
         """Provenance written beside every result (data source, fidelity, cost model)."""
         return {"benchmark": self.name, "dataset": self.dataset}
 
+    def sources(self) -> dict[str, str]:
+        """Content fingerprints of the data this benchmark reads, ``{role: fingerprint}``.
+
+        For a run's identity: the same path holding another file (a retrained checkpoint, an edited
+        table) gives another fingerprint. Default: none.
+        """
+        return {}
+
     def announce(self, hints: dict[str, Any]) -> None:  # noqa: B027 - optional hook, no-op by default
         """Public hook through which a method tells the benchmark about its state.
 

@@ -70,3 +70,23 @@ def _fingerprint(path: str, size: int, mtime_ns: int) -> str:  # noqa: ARG001 - 
             fh.seek(size - _FINGERPRINT_CHUNK)
             h.update(fh.read(_FINGERPRINT_CHUNK))
     return "sha256:" + h.hexdigest()[:16]
+
+
+def file_digest(path: Path | str, algorithm: str = "sha256") -> str:
+    """Full hex digest of a file's bytes (``md5`` or ``sha256``), cached by (path, size, mtime).
+
+    Unlike :func:`file_fingerprint` this reads the whole file: it is what a published checksum is
+    compared with. The cache makes a second load in the same process free.
+    """
+    p = Path(path)
+    st = p.stat()
+    return _digest(str(p.resolve()), st.st_size, st.st_mtime_ns, algorithm)
+
+
+@lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int, algorithm: str) -> str:  # noqa: ARG001 - keys the cache
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_FINGERPRINT_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

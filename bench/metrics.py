@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from scipy import stats
+
+if TYPE_CHECKING:  # pandas and scipy load inside the functions: `nasrepro --help` must stay light
+    import pandas as pd
 
 SUMMARY_COLUMNS = [
     "method",
@@ -34,11 +35,15 @@ def _finite_pairs(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, n
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rho over the finite pairs (NaN/inf pairs are dropped; count them with n_dropped)."""
     a, b, _ = _finite_pairs(x, y)
+    from scipy import stats
+
     return float(stats.spearmanr(a, b).statistic) if len(a) > 1 else float("nan")
 
 
 def kendall(x: Sequence[float], y: Sequence[float]) -> float:
     a, b, _ = _finite_pairs(x, y)
+    from scipy import stats
+
     return float(stats.kendalltau(a, b).statistic) if len(a) > 1 else float("nan")
 
 
@@ -90,6 +95,8 @@ def bootstrap_ci(
     v = np.asarray(values, dtype=float)
     if len(v) < 2:
         return float("nan"), float("nan")
+    from scipy import stats
+
     res = stats.bootstrap((v,), np.mean, n_resamples=n_boot, confidence_level=level, random_state=rng,
                           method="percentile")
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -97,6 +104,8 @@ def bootstrap_ci(
 
 def summarize_runs(paths: Sequence[Path | str]) -> pd.DataFrame:
     """One row per run file: the summary.csv schema (accuracies in percent)."""
+    import pandas as pd
+
     from bench.runner import load_run
 
     rows: list[dict[str, Any]] = []

@@ -1,24 +1,45 @@
-"""Figures: search curves with confidence bands (matplotlib, headless)."""
+"""Figures: search curves with confidence bands (matplotlib, headless).
+
+matplotlib loads on the first figure (:func:`pyplot`), not at import: every command imports this
+module to build its parser, and only a few draw.
+"""
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from bench.io import atomic_write_bytes
 
-from bench.io import atomic_write_bytes  # noqa: E402
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+# Headless figures also for modules that import matplotlib.pyplot themselves after importing this one.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the headless Agg backend (set before pyplot is first imported)."""
+    import sys
+
+    if "matplotlib.pyplot" not in sys.modules:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_figure(fig: plt.Figure, path: Path | str) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -54,7 +75,7 @@ def curves_figure(
 ) -> None:
     """One panel per key: (x, {label: seeds x len(x) array}); bands over seeds."""
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.0), squeeze=False)
+    fig, axes = pyplot().subplots(1, n, figsize=(5.2 * n, 4.0), squeeze=False)
     for ax, (name, (x, curves)) in zip(axes[0], panels.items()):
         plot_bands(ax, x, curves, band=band)
         ax.set_title(name)

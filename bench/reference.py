@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads when a table is read, not when a command's module is imported
+    import pandas as pd
 
 ENV_REFERENCE = "NASREPRO_REFERENCE"
 
@@ -26,6 +28,8 @@ def reference_dir() -> Path | None:
 
 def load_reference_csv(name: str) -> pd.DataFrame:
     """A published-numbers CSV; an empty frame (with a note column) when the folder is absent."""
+    import pandas as pd
+
     root = reference_dir()
     if root is None or not (root / name).exists():
         return pd.DataFrame({"note": [f"published numbers unavailable: set {ENV_REFERENCE} to shared/reference"]})

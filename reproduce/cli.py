@@ -8,7 +8,12 @@ adds its commands in its own file:
 - ``reproduce/repro_<name>.py`` defines ``NAME`` (e.g. ``"nb201-baselines"``),
   ``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args) -> int``; it becomes
   ``nasrepro reproduce NAME``. It may define ``demo(out_dir: Path) -> str`` (a short
-  version, returning a Markdown section) that ``nasrepro demo`` runs.
+  version, returning a Markdown section) that ``nasrepro demo`` runs;
+- ``reproduce/speed_<name>.py`` defines the same four names and becomes ``nasrepro speed NAME``:
+  a speed measurement of nasrepro itself, written to ``results/speed/NAME.{md,csv}``.
+
+Every one of these modules is imported to build the parser, so their top levels import numpy at
+most: pandas, scipy, torch, matplotlib and tqdm load inside the functions that use them.
 
 A user's mistake (``ValueError``, ``FileNotFoundError``) ends with a one-line
 ``error: ...`` and exit status 2, never a traceback.
@@ -36,6 +41,10 @@ def reproductions() -> dict[str, ModuleType]:
     return {m.NAME: m for m in _modules("repro_")}
 
 
+def speeds() -> dict[str, ModuleType]:
+    return {m.NAME: m for m in _modules("speed_")}
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line (``error: ...``, exit 2), like every other user error."""
 
@@ -57,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep_sub.required = True
     for name, mod in reproductions().items():
         p = rep_sub.add_parser(name, help=mod.DESCRIPTION, description=mod.DESCRIPTION)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.run)
+    spd = sub.add_parser("speed", help="measure nasrepro's own speed (results/speed/NAME.md, .csv)")
+    spd_sub = spd.add_subparsers(dest="speed", metavar="NAME")
+    spd_sub.required = True
+    for name, mod in speeds().items():
+        p = spd_sub.add_parser(name, help=mod.DESCRIPTION, description=mod.DESCRIPTION)
         mod.add_arguments(p)
         p.set_defaults(func=mod.run)
     return parser

@@ -11,12 +11,14 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from bench.io import atomic_write_text
+
+if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
+    import pandas as pd
 
 NB201_SIZE = 15625
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")
@@ -131,6 +133,8 @@ def score_archs(indices: list[int], dataset: str, images: str | None, proxies: t
 def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = None) -> tuple[np.ndarray, str]:
     """200-epoch test accuracy of each index: ``make_nb201(dataset, table).final(arch)['test_acc']``
     when the tabular benchmark is available, else the shared CSV's NATS seed-mean column."""
+    import pandas as pd
+
     from bench.nb201.space import index_to_arch
 
     try:

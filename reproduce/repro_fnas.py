@@ -18,14 +18,16 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from bench.io import atomic_write_text
 from bench.paths import data_dir, results_dir
 from bench.runner import RunSpec, load_run, run_grid
+
+if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
+    import pandas as pd
 
 NAME = "fnas"
 DESCRIPTION = "FNAS ablation: REINFORCE / PPO / +critic / +transfer / +replay on NB201 tables; weight pool live"
@@ -176,6 +178,8 @@ def _first_hit(tests: np.ndarray, thr: float, cap: int) -> float:
 
 def analyse(out: Path, runs: Path, datasets: list[str], seeds: list[int], variants: list[str], cap: int,
             table: str) -> pd.DataFrame:
+    import pandas as pd
+
     rows, hits, curves, calib = [], [], {}, []
     for ds in datasets:
         lookup, thr01, thr1 = _test_lookup(table, ds)
@@ -368,6 +372,7 @@ def run_live(args: argparse.Namespace, out: Path) -> pd.DataFrame:
     """PPO with vs without the lifelong weight pool on real images (nb201-live)."""
     import shutil
 
+    import pandas as pd
     import torch
 
     from bench.nb201.live import make_nb201_live

@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from bench.io import atomic_write_text
 from bench.metrics import fmt_pm, incumbent_on_grid
@@ -24,6 +23,9 @@ from bench.plots import curves_figure
 from bench.reference import load_reference_csv
 from bench.registry import make_benchmark
 from bench.runner import Budget, RunSpec, load_run, run_grid
+
+if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
+    import pandas as pd
 
 NAME = "nb201-baselines"
 DESCRIPTION = "NB201 paper baselines (RS, REA, REINFORCE; 12,000 s; 3 datasets) beside the published table"
@@ -57,6 +59,8 @@ def _specs(table: str | None, runs: int, budget: str, search_sets: tuple[str, ..
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     if args.runs < 1:
         raise ValueError("--runs must be at least 1")
     Budget.parse(args.budget)
@@ -99,6 +103,8 @@ def _has_dataset(ds: str, table_kw: dict[str, Any]) -> bool:
 
 
 def _table(per_run: pd.DataFrame, benches: dict[str, Any], args: argparse.Namespace) -> pd.DataFrame:
+    import pandas as pd
+
     ref_df = load_reference_csv("nb201_baselines.csv")
     ref = ref_df.set_index("method") if "method" in ref_df else None
     rows = []

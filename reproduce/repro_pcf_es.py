@@ -13,12 +13,9 @@ import argparse
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import torch
-from tqdm import tqdm
 
 from bench.io import atomic_write_text
 from bench.metrics import spearman
@@ -26,8 +23,9 @@ from bench.paths import results_dir
 from bench.plots import save_figure
 from bench.reference import load_reference_csv
 from bench.runner import RunResult, run_search
-from bench.supernet.prefix_cache import parse_cache_mb
-from bench.supernet.sampling import check_sample_rate
+
+if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
+    import pandas as pd
 
 NAME = "pcf-es"
 DESCRIPTION = "PCF-ES vs CF-ES vs SPOS evolution on one supernet: time saving, accuracy, freezing (Table 1)"
@@ -102,6 +100,8 @@ def cumulative_time_by_generation(res: RunResult) -> np.ndarray:
 @lru_cache(maxsize=2)
 def _bench(config: str, ckpt: str | None, data_root: str | None, device: str, cache_mb: float, population: int,
            bn_batches: int | None = None):
+    import torch
+
     from bench.supernet.benchmark import make_supernet
 
     torch.set_num_threads(1)
@@ -114,7 +114,7 @@ def _bench(config: str, ckpt: str | None, data_root: str | None, device: str, ca
 def _job(args: argparse.Namespace, ckpt: str | None, label: str, method: str, params: dict[str, Any],
          rate: float, seed: int, cache_bytes: int | None = None) -> dict[str, Any]:
     """One search in a worker process; returns the table row and what the figures need."""
-    from bench.supernet.prefix_cache import PrefixCache
+    from bench.supernet.prefix_cache import PrefixCache, parse_cache_mb
 
     bench = _bench(args.config, ckpt, args.data_root, args.device, parse_cache_mb(args.cache_mb), args.population,
                    args.bn_batches)
@@ -166,6 +166,8 @@ def _all_frozen(m: Any) -> str | int:
 
 def _sampling_check(args: argparse.Namespace, ckpt: str | None, rate: float, seed: int) -> str:
     """Spearman of subnet top-1 with sampling at ``rate`` vs plain evaluation, over a population."""
+    from bench.supernet.prefix_cache import parse_cache_mb
+
     bench = _bench(args.config, ckpt, args.data_root, args.device, parse_cache_mb(args.cache_mb), args.population,
                    args.bn_batches)
     rng = np.random.default_rng(seed)
@@ -193,6 +195,11 @@ def _sampling_check(args: argparse.Namespace, ckpt: str | None, rate: float, see
 def run(args: argparse.Namespace) -> int:
     from concurrent.futures import ProcessPoolExecutor
 
+    import pandas as pd
+    from tqdm import tqdm
+
+    from bench.supernet.prefix_cache import parse_cache_mb
+    from bench.supernet.sampling import check_sample_rate
     from reproduce.cmd_core import parse_seeds
 
     seeds = parse_seeds(args.seeds)
@@ -250,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
 def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace, ckpt_note: str,
            extra: list[str]) -> None:
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     cols = ["method", "seed", "T", "f", "sample_rate", "search_val_top1", "test_top1", "flops_m", "search_s",
             "saving_pct", "energy_j", "all_frozen_generation"]
@@ -305,6 +313,8 @@ def _write(out: Path, table: pd.DataFrame, runs: dict, args: argparse.Namespace,
 
 def demo(out_dir: Path) -> str:
     """Small PCF-ES vs SPOS-ES comparison on the mnist-small supernet (cached or trained now)."""
+    import pandas as pd
+
     p = argparse.ArgumentParser()
     add_arguments(p)  # the command's own defaults, so a new option cannot be missing here
     run(p.parse_args(["--config", "mnist-small", "--seeds", "0", "--cache-mb", "1024", "--generations", "10",

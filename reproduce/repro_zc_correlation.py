@@ -18,13 +18,16 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from bench.io import atomic_write_text
 from bench.paths import results_dir
 from bench.reference import load_reference_csv
+
+if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
+    import pandas as pd
 
 NAME = "zc-correlation"
 DESCRIPTION = "Zero-cost proxies Table 1: Spearman of six proxies and the vote on NB201, published beside ours"
@@ -66,6 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def published() -> pd.DataFrame:
     """Long frame: dataset, proxy, notebook (repo notebook, abs Spearman / vote), paper_2ndhand."""
+    import pandas as pd
+
     nb = load_reference_csv("zc_nb201_repo_notebook.csv")
     sh = load_reference_csv("zc_table1_secondhand.csv")
     rows = []
@@ -88,6 +93,8 @@ def published() -> pd.DataFrame:
 
 def _notebook_accuracy_rho(dataset: str, out_ds: Path) -> dict[str, float]:
     """|Spearman| against the notebook's CIFAR-10 accuracy ('cifar10-valid' test) when the shared CSV has it."""
+    import pandas as pd
+
     from bench.metrics import spearman
     from bench.proxies.store import read_scores
 
@@ -121,6 +128,8 @@ def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: t
 
 
 def summarise(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
     ours = pd.concat(tables, ignore_index=True)
     ours["ours"] = np.where(ours["proxy"] == "vote", ours["vote_agreement"], ours["abs_spearman"])
     merged = ours.merge(published(), on=["dataset", "proxy"], how="left")
@@ -129,6 +138,8 @@ def summarise(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def write_outputs(summary: pd.DataFrame, out: Path, archs_label: str, seed: int) -> None:
+    import pandas as pd
+
     from bench.plots import save_figure
 
     cols = ["dataset", "proxy", "n_archs", "n_dropped", "spearman", "abs_spearman", "kendall", "top10_precision",
@@ -220,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(out_dir: Path) -> str:
     """30 random cells, batch 16 of the MNIST-5k stand-in, all proxies: a smoke version (< 1 min idle)."""
+    import pandas as pd
     import torch
 
     from bench.proxies import available_proxies

@@ -29,13 +29,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from bench.io import atomic_write_text
 from bench.paths import results_dir
+
+if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
+    import pandas as pd
 
 NAME = "zc-search"
 DESCRIPTION = ("zero-cost warmup and move proposal for RS, REINFORCE, REA and BP on NB201 "
@@ -195,6 +197,8 @@ def run_jobs(jobs: list[dict[str, Any]], runs_dir: Path, workers: int, progress:
 
 
 def summarise(results: list[dict[str, Any]], at: tuple[int, ...]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in results:

@@ -24,6 +24,20 @@ INDICES = (0, 1, 5, 123, 7777, 15624)
 RTOL = 2e-6  # the compact table stores float32
 
 
+@pytest.fixture(scope="module", autouse=True)
+def synthetic_files_allowed() -> object:
+    """The fixture files carry the official names but are synthetic, a few cells each: skip the
+    checksums their names promise and accept partial tables (tests/test_data_validation.py checks both)."""
+    import bench.checksums
+    import bench.nb201.tables
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bench.checksums, "KNOWN", {k: v for k, v in bench.checksums.KNOWN.items()
+                                               if not k.startswith("NAS-Bench-201")})
+        mp.setattr(bench.nb201.tables, "ALLOW_PARTIAL", True)
+        yield
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("official")

@@ -200,8 +200,10 @@ def test_embedded_key_mapping(embedded: NB201Table, csv_table: NB201Table) -> No
 
 
 def test_default_table_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # set but without the CSV (a mistyped path): an error, never a silent fall-back to the embedded table
     monkeypatch.setenv("NASREPRO_DATA", str(tmp_path))
-    assert T.default_table_path() is None
+    with pytest.raises(FileNotFoundError, match="has no nb201/nb201_accuracy.csv"):
+        T.default_table_path()
     monkeypatch.delenv("NASREPRO_DATA")
     assert T.default_table_path() is None
 

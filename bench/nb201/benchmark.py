@@ -165,8 +165,12 @@ class NB201Tabular(Benchmark):
             "final": "test_200: test accuracy after 200 epochs (percent); val_200 beside it",
             "cost_model": cost + self.cost_model.describe(),
         }
-        out.update(self.table.describe())
+        out.update(self.table.describe())  # includes table_path: the file used, or embedded:<name>
         return out
+
+    def sources(self) -> dict[str, str]:
+        """``{"table": fingerprint}`` of the table file (embedded default: of its data)."""
+        return self.table.sources()
 
 
 @lru_cache(maxsize=1)

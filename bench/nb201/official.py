@@ -290,6 +290,13 @@ def _index_map(meta_archs: list[str]) -> np.ndarray:
         raise ValueError(f"the file's meta_archs are not NB201 cells ({err})") from None
 
 
+def _verify(path: Path) -> None:
+    """An official file under its official name must carry the checksum its name promises."""
+    from bench.checksums import verify_known
+
+    verify_known(path)
+
+
 # --------------------------------------------------------------------------------------------
 # direct reader
 # --------------------------------------------------------------------------------------------
@@ -369,6 +376,7 @@ def read_direct(path: Path | str, progress: bool = True) -> OfficialArrays:
 
     path = Path(path)
     kind = detect_kind(path)
+    _verify(path)
     out = _empty(str(path), kind)
     if kind == "nats-tss-simple":
         meta = _load_pbz2(path / NATS_META)
@@ -457,6 +465,7 @@ def load_api(path: Path | str, verbose: bool = False, loader: str = "fast") -> A
     """
     path = Path(path)
     kind = detect_kind(path)
+    _verify(path)
     if kind == "nb201-pth":
         mod = _import_official("nas_201_api", "nas-bench-201")
         try:
@@ -620,7 +629,24 @@ def to_table(arr: OfficialArrays, datasets: list[str] | tuple[str, ...] | None =
 
 
 def load_official_table(
-    path: Path | str, datasets: list[str] | None = None, via_api: bool = False, progress: bool = True
+    path: Path | str,
+    datasets: list[str] | None = None,
+    via_api: bool = False,
+    progress: bool = True,
+    allow_partial: bool | None = None,
 ) -> Any:
-    """Official file -> :class:`bench.nb201.tables.NB201Table` (the hook ``tables.load_table`` calls)."""
-    return to_table(read(path, via_api=via_api, progress=progress), datasets)
+    """Official file -> :class:`bench.nb201.tables.NB201Table` (the hook ``tables.load_table`` calls).
+
+    Checked like every table (``tables.validate_table``): all 15,625 cells unless ``allow_partial``
+    (synthetic test files), accuracies in [0, 100], costs >= 0, no missing 200-epoch test accuracy.
+    """
+    from bench.io import file_fingerprint
+    from bench.nb201.tables import validate_table
+
+    path = Path(path)
+    table = to_table(read(path, via_api=via_api, progress=progress), datasets)
+    validate_table(table, str(path), allow_partial)
+    table.path = str(path.resolve())
+    if path.is_file():  # a NATS -simple folder has no single file: its data fingerprint identifies it
+        table.fingerprint = file_fingerprint(path)
+    return table

@@ -24,11 +24,11 @@ Other backends build a table from plain arrays with :meth:`NB201Table.from_array
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import io
 import json
 import math
-import os
 import pickle
 import zipfile
 from collections.abc import Mapping
@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 
 from bench.core import Arch
-from bench.io import atomic_write_bytes
+from bench.io import atomic_write_bytes, file_fingerprint
 from bench.nb201 import space as nb201
-from bench.paths import cache_dir
+from bench.paths import cache_dir, nb201_csv
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 METRICS: tuple[str, ...] = (
@@ -82,6 +82,8 @@ class NB201Table:
     ``val_seeds_12``: optional per-trial 12-epoch validation accuracies, (rows, datasets, k)
     NaN-padded, for the official protocol's "one random trial" draw (``seed_noise``).
     ``notes``: free text written beside every result, e.g. which column is the search signal.
+    ``path``: where the table was loaded from (resolved file path, ``embedded:<name>``; empty for a
+    table built in memory); ``fingerprint``: the content fingerprint of that file (see :meth:`sources`).
     """
 
     index: np.ndarray
@@ -91,6 +93,8 @@ class NB201Table:
     kind: str
     val_seeds_12: np.ndarray | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+    fingerprint: str = ""
     _pos: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -210,10 +214,29 @@ class NB201Table:
 
     def describe(self) -> dict[str, str]:
         avail = {ds: ",".join(m for m in METRICS if self.has(ds, m)) or "none" for ds in self.datasets}
-        out = {"table_source": self.source, "table_kind": self.kind, "table_cells": str(len(self))}
+        out = {
+            "table_path": self.path or f"in-memory:{self.source}",
+            "table_source": self.source,
+            "table_kind": self.kind,
+            "table_cells": str(len(self)),
+        }
         out.update({f"table_metrics_{ds}": v for ds, v in avail.items()})
         out.update({f"table_note_{k}": v for k, v in self.notes.items()})
         return out
+
+    def data_fingerprint(self) -> str:
+        """SHA-256 of the cells, data sets and values (~1 ms): identifies a table with no file behind it."""
+        h = hashlib.sha256()
+        h.update(json.dumps([list(self.datasets), list(METRICS)]).encode())
+        for arr in (self.index.astype("<i4"), self.data.astype("<f8")):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        if self.val_seeds_12 is not None:
+            h.update(np.ascontiguousarray(self.val_seeds_12.astype("<f8")).tobytes())
+        return "sha256:" + h.hexdigest()[:16]
+
+    def sources(self) -> dict[str, str]:
+        """``{"table": content fingerprint}``: of the file it was loaded from, else of its data."""
+        return {"table": self.fingerprint or self.data_fingerprint()}
 
     def equals(self, other: NB201Table) -> bool:
         """Same cells, data sets and values (NaN equal to NaN), same provenance."""
@@ -257,6 +280,111 @@ class NB201Table:
 
 
 # ---------------------------------------------------------------------------------------------
+# value checks (every loader runs them: a bad value fails the load, not a search hours later)
+# ---------------------------------------------------------------------------------------------
+ACCURACY_METRICS = ("val_12", "test_12", "val_200", "test_200")
+COST_METRICS = ("cost_12_s", "cost_200_s", "train_epoch_s")
+SIZE_METRICS = ("params_m", "flops_m")
+ALLOW_PARTIAL = False
+"""Refuse tables with fewer than the 15,625 cells (default). Tests of the file formats, which use
+synthetic files of a few cells, set it (or pass ``allow_partial=True`` to a loader)."""
+
+
+def _cell_name(i: int) -> str:
+    return f"cell {i} ({nb201.to_str(nb201.index_to_arch(int(i)))})"
+
+
+def check_index(index: np.ndarray, where: str, allow_partial: bool | None = None,
+                row_label: Any = None) -> None:
+    """Cells in range, each at most once, and (unless partial tables are allowed) all 15,625.
+
+    ``row_label(k) -> str`` names row ``k`` in the file (default: its position).
+    """
+    label = row_label or (lambda k: f"row {k}")
+    idx = np.asarray(index, dtype=np.int64)
+    bad = np.flatnonzero((idx < 0) | (idx >= nb201.N_ARCHS))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"{where}: {label(k)} has cell index {idx[k]}, outside 0..{nb201.N_ARCHS - 1}; "
+                         "fetch or convert the file again")
+    order = np.argsort(idx, kind="stable")
+    dup = np.flatnonzero(idx[order][1:] == idx[order][:-1])
+    if dup.size:
+        k = int(order[dup[0] + 1])
+        raise ValueError(f"{where}: {label(k)} repeats {_cell_name(idx[k])}; each cell must appear once: "
+                         "fetch or convert the file again")
+    partial = ALLOW_PARTIAL if allow_partial is None else allow_partial
+    if not partial and idx.size != nb201.N_ARCHS:
+        present = np.zeros(nb201.N_ARCHS, dtype=bool)
+        present[idx] = True
+        first = int(np.flatnonzero(~present)[0])
+        raise ValueError(f"{where}: has {idx.size} of {nb201.N_ARCHS} cells (first missing: {_cell_name(first)}); "
+                         "truncated or filtered? fetch or convert the complete file again")
+
+
+def _first_bad(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
+def check_values(
+    columns: Mapping[str, np.ndarray],
+    where: str,
+    row_label: Any,
+    kinds: Mapping[str, str],
+    required: Any = (),
+) -> None:
+    """Vectorised range checks; the first offending value is named by column and row.
+
+    ``kinds[name]``: ``accuracy`` (in [0, 100]), ``cost`` (finite, >= 0), ``size`` (>= 0);
+    NaN is "not known" and allowed except in ``required`` columns, and in an accuracy column
+    that has values for other cells (a partly empty column is a damaged file).
+    """
+    for name, col in columns.items():
+        v = np.asarray(col, dtype=np.float64)
+        kind = kinds[name]
+        nan = np.isnan(v)
+        if kind == "accuracy":
+            bad, rule = ~nan & ~((v >= 0.0) & (v <= 100.0)), "accuracies are percentages in [0, 100]"
+        elif kind == "cost":
+            bad, rule = ~nan & ~(np.isfinite(v) & (v >= 0.0)), "costs are finite seconds >= 0"
+        else:
+            bad, rule = ~nan & ~(np.isfinite(v) & (v >= 0.0)), "sizes are finite and >= 0"
+        if bad.any():
+            k = _first_bad(bad)
+            raise ValueError(f"{where}: column {name}, {row_label(k)}: {v[k]!r} is out of range ({rule}); "
+                             "the file is damaged or not an NB201 table: fetch or convert it again")
+        must = name in required or (kind == "accuracy" and v.ndim == 1 and not nan.all())
+        if must and nan.any():
+            k = _first_bad(nan)
+            raise ValueError(f"{where}: column {name}, {row_label(k)}: missing value (NaN) where every cell needs "
+                             "one; the file is damaged or truncated: fetch or convert it again")
+
+
+def validate_table(table: NB201Table, where: str | None = None, allow_partial: bool | None = None) -> NB201Table:
+    """Check a loaded table's cells and values (see :func:`check_index`, :func:`check_values`).
+
+    ``test_200`` (the final report) is required for every cell of every data set; other accuracy
+    columns must be complete where present; costs and sizes may be NaN (the benchmark then uses its
+    FLOPs model / analytic counts) but never negative or infinite.
+    """
+    where = where or table.source
+    check_index(table.index, where, allow_partial, lambda k: _cell_name(table.index[k]))
+    kinds = {m: "accuracy" if m in ACCURACY_METRICS else "cost" if m in COST_METRICS else "size" for m in METRICS}
+    label = lambda k: _cell_name(table.index[k])  # noqa: E731 - a one-line row namer
+    for d, ds in enumerate(table.datasets):
+        cols = {f"{m} ({ds})": table.data[:, d, j] for j, m in enumerate(METRICS)}
+        check_values(cols, where, label, {f"{m} ({ds})": kinds[m] for m in METRICS}, required={f"test_200 ({ds})"})
+        if table.val_seeds_12 is not None:  # NaN-padded per-trial values: range only
+            seeds = table.val_seeds_12[:, d]
+            bad = ~np.isnan(seeds) & ~((seeds >= 0.0) & (seeds <= 100.0))
+            if bad.any():
+                k = int(np.flatnonzero(bad.any(axis=1))[0])
+                raise ValueError(f"{where}: column val_seeds_12 ({ds}), {label(k)}: a per-trial accuracy outside "
+                                 "[0, 100]; the file is damaged: fetch or convert it again")
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
 # loaders
 # ---------------------------------------------------------------------------------------------
 def _require_file(path: Path | str, what: str) -> Path:
@@ -269,9 +397,16 @@ def _require_file(path: Path | str, what: str) -> Path:
     return path
 
 
-def load_compact(path: Path | str) -> NB201Table:
-    """Load a table written by :meth:`NB201Table.save_compact`."""
+def load_compact(path: Path | str, allow_partial: bool | None = None) -> NB201Table:
+    """Load a table written by :meth:`NB201Table.save_compact` (cells and values checked)."""
     path = _require_file(path, "compact NB201 table")
+    table = _read_compact(path)
+    validate_table(table, str(path), allow_partial)
+    table.path, table.fingerprint = str(path.resolve()), file_fingerprint(path)
+    return table
+
+
+def _read_compact(path: Path) -> NB201Table:
     try:
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)
@@ -288,8 +423,11 @@ def load_compact(path: Path | str) -> NB201Table:
             if metrics != METRICS:
                 raise ValueError(f"{path} has metrics {metrics}, expected {METRICS}; {_CONVERT_HINT}")
             seeds = z["val_seeds_12"]
+            index = z["index"]
+            # before the table is built: its own duplicate check does not name the file
+            check_index(index, str(path), allow_partial=True)
             return NB201Table(
-                index=z["index"],
+                index=index,
                 data=z["data"],
                 datasets=tuple(str(d) for d in z["datasets"]),
                 source=str(z["source"]),
@@ -336,8 +474,15 @@ CSV_COLUMNS: dict[str, dict[str, str]] = {
 
 
 def load_csv(path: Path | str) -> NB201Table:
-    """The shared CSV: all 15,625 cells, three data sets, no training times (cost is modelled)."""
+    """The shared CSV: all 15,625 cells, three data sets, no training times (cost is modelled).
+
+    The shared file itself is checked against its recorded SHA-256 (``bench.checksums``); any CSV's
+    values are range-checked (accuracies in [0, 100], no missing value, every cell once).
+    """
+    from bench.checksums import verify_known
+
     path = _require_file(path, "NB201 CSV")
+    verify_known(path)
     needed = ["index", "arch_str", "params_M"] + [c for cols in CSV_COLUMNS.values() for c in cols.values()]
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
@@ -371,9 +516,10 @@ def load_csv(path: Path | str) -> NB201Table:
                 f"{path}: row {k + 2} names index {index[k]} for an arch whose official index is "
                 f"{nb201.arch_to_index(arch)}; the file is not in the official NB201 order"
             )
-    bad = [c for c, v in values.items() if not np.isfinite(v).all()]
-    if bad:
-        raise ValueError(f"{path}: non-numeric values in {', '.join(bad)}; fetch the file again")
+    line = lambda k: f"line {k + 2} (cell {index[k]})"  # noqa: E731 - header is line 1
+    check_index(index, str(path), allow_partial=False, row_label=line)
+    kinds = {c: "size" if c == "params_M" else "accuracy" for c in values}
+    check_values(values, str(path), line, kinds, required=tuple(values))
     columns: dict[str, dict[str, np.ndarray]] = {}
     for ds, mapping in CSV_COLUMNS.items():
         columns[ds] = {m: values[c] for m, c in mapping.items()}
@@ -385,7 +531,9 @@ def load_csv(path: Path | str) -> NB201Table:
         "params": "params_m/flops_m left to the analytic counts of bench.nb201.space (equal to the torch "
         "network's); the CSV's params_M agrees to 4 decimals except 204 rows whose values no cell can have",
     }
-    return NB201Table.from_arrays(columns, source=str(path), kind="shared-csv", index=index, notes=notes)
+    table = NB201Table.from_arrays(columns, source=str(path), kind="shared-csv", index=index, notes=notes)
+    table.path, table.fingerprint = str(path.resolve()), file_fingerprint(path)
+    return table
 
 
 # ---- the embedded default -----------------------------------------------------------------------
@@ -444,6 +592,16 @@ def load_embedded(path: Path | str | None = None) -> NB201Table:
     it is stored as ``test_200`` only; the benchmark uses it as the search signal too and says
     so (results on this table are for demos and smoke tests, not for paper comparisons).
     """
+    table = _load_embedded(path)
+    validate_table(table, f"{table.source} ({table.path})")
+    return table
+
+
+EMBEDDED_NAME = "analog-nasbench"
+
+
+def _load_embedded(path: Path | str | None) -> NB201Table:
+    default = path is None
     path = Path(path) if path is not None else embedded_path()
     path = _require_file(path, "embedded NB201 table")
     # Unpickling 15,625 records takes 1-5 s on a busy CPU: keep a compact copy in the cache,
@@ -453,12 +611,17 @@ def load_embedded(path: Path | str | None = None) -> NB201Table:
         cached = cache_dir() / f"nb201_embedded_{stat.st_size}_{int(stat.st_mtime)}.npz"
     except OSError:
         cached = None
+    label = f"embedded:{EMBEDDED_NAME}" if default else str(path.resolve())
     if cached is not None and cached.exists():
         try:
-            return load_compact(cached)
+            table = _read_compact(cached)
+            validate_table(table, str(cached))
+            table.path = label
+            return table
         except ValueError:
             pass  # a damaged cache entry: rebuild it below
     table = _read_anb(path)
+    table.path = label
     if cached is not None:
         try:
             table.save_compact(cached)
@@ -509,19 +672,18 @@ OFFICIAL_SUFFIXES = (".pth", ".pt", ".pbz2")
 
 
 def default_table_path() -> Path | None:
-    """``$NASREPRO_DATA/nb201/nb201_accuracy.csv`` if that file exists, else None."""
-    root = os.environ.get("NASREPRO_DATA")
-    if root:
-        candidate = Path(root).expanduser() / "nb201" / "nb201_accuracy.csv"
-        if candidate.is_file():
-            return candidate
-    return None
+    """``$NASREPRO_DATA/nb201/nb201_accuracy.csv``; None when ``NASREPRO_DATA`` is unset.
+
+    A ``NASREPRO_DATA`` that is set but wrong raises a one-line ``FileNotFoundError`` (``bench.paths``):
+    a typo must not silently turn a run on the shared table into one on the embedded table.
+    """
+    return nb201_csv()
 
 
 EMBEDDED = "embedded"
 
 
-def load_table(path: Path | str | None = None) -> NB201Table:
+def load_table(path: Path | str | None = None, allow_partial: bool | None = None) -> NB201Table:
     """A table from ``path`` (CSV, compact ``.npz``, official file/folder) or the default.
 
     Default: the shared CSV under ``$NASREPRO_DATA`` if present, else the embedded table.
@@ -537,18 +699,18 @@ def load_table(path: Path | str | None = None) -> NB201Table:
     if name.endswith(".csv"):
         return load_csv(path)
     if name.endswith(".npz"):
-        return load_compact(path)
+        return load_compact(path, allow_partial)
     if name.endswith(".anb"):
         return load_embedded(path)
     if path.is_dir() or name.endswith(OFFICIAL_SUFFIXES):
-        return _load_official(path)
+        return _load_official(path, allow_partial)
     raise ValueError(
         f"{path}: unknown NB201 table format; expected .csv, compact .npz, .anb, "
         "an official .pth / .pickle.pbz2 or a NATS-tss -simple folder"
     )
 
 
-def _load_official(path: Path) -> NB201Table:
+def _load_official(path: Path, allow_partial: bool | None = None) -> NB201Table:
     try:
         from bench.nb201 import official
     except ImportError as exc:  # pragma: no cover - depends on the other backend being present
@@ -562,4 +724,4 @@ def _load_official(path: Path) -> NB201Table:
             f"{path}: bench.nb201.official has no load_official_table(); "
             "convert the file with `nasrepro data convert` and pass the .npz"
         )
-    return loader(path)
+    return loader(path, allow_partial=allow_partial)
