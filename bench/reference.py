@@ -6,7 +6,6 @@ Without it, reproductions still run and say that the published column is unavail
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,13 +16,10 @@ ENV_REFERENCE = "NASREPRO_REFERENCE"
 
 
 def reference_dir() -> Path | None:
-    value = os.environ.get(ENV_REFERENCE)
-    if value:
-        return Path(value)
-    data = os.environ.get("NASREPRO_DATA")
-    if data and (Path(data).parent / "reference").is_dir():
-        return Path(data).parent / "reference"
-    return None
+    # every NASREPRO_* variable is read in bench.paths (a mistyped one fails there in one line)
+    from bench.paths import reference_dir as _reference_dir
+
+    return _reference_dir()
 
 
 def load_reference_csv(name: str) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ if TYPE_CHECKING:  # pandas loads where a summary is written, not for `nasrepro 
 
 from bench.io import atomic_write_text
 from bench.metrics import aggregate, fmt_pm, summarize_runs
+from bench.paths import check_out_dir
 from bench.registry import benchmarks, make_benchmark
 from bench.runner import Budget, RunSpec, load_run, run_grid
 from methods import make_method, registry
@@ -73,6 +75,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, cls in registry().items():
         doc = (cls.__doc__ or "").strip().splitlines()
         print(f"  {name:<18} {doc[0] if doc else ''}")
+    from methods.base import variants, wrappers
+
+    for name, (base, params, desc) in variants().items():
+        shown = ", ".join(f"{k}={v}" for k, v in params.items())
+        print(f"  {name:<18} {desc or base} (= {base} with {shown})")
+    print("wrappers (--wrap NAME:KEY=VALUE,...):")
+    for name, factory in wrappers().items():
+        doc = (factory.__doc__ or "").strip().splitlines()
+        print(f"  {name:<18} {doc[0] if doc else ''}")
     print("benchmarks:")
     for name, desc in benchmarks().items():
         print(f"  {name:<18} {desc}")
@@ -103,15 +114,22 @@ def bench_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_summary(paths: list[Path], out: Path) -> pd.DataFrame:
+    """``summary.csv`` (and ``ledger.csv``) over *every* finished run under ``out``, not only the latest
+    command's: a second command into the same folder adds rows, it never drops earlier ones."""
     import pandas as pd
 
-    summary = summarize_runs(paths)
+    from bench.runner import ledger_path
+
+    every = sorted({*map(Path, paths), *out.rglob("seed*.jsonl")})
+    summary = summarize_runs(every)
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
     ledgers = []
-    for p in paths:  # measured cost breakdowns (supernet: seconds per phase, energy, cache bytes)
-        meta = load_run(p)["meta"]
-        if meta.get("ledger"):
-            ledgers.append({"method": meta.get("tag") or meta["method"], "seed": meta["seed"], **meta["ledger"]})
+    for p in every:  # measured cost breakdowns (supernet: seconds per phase, energy, cache bytes)
+        side = ledger_path(p)
+        timing = json.loads(side.read_text()) if side.exists() else {}
+        if timing.get("ledger"):
+            meta = load_run(p)["meta"]
+            ledgers.append({"method": meta.get("tag") or meta["method"], "seed": meta["seed"], **timing["ledger"]})
     if ledgers:
         atomic_write_text(out / "ledger.csv", pd.DataFrame(ledgers).to_csv(index=False))
     return summary
@@ -131,31 +149,62 @@ def print_summary(summary: pd.DataFrame, provenance: dict[str, str]) -> None:
         print(f"{r['dataset']:<16}{r['method']:<22}{r['runs']:>5}  {r['n_evals_mean']:>8.1f}  {val:>13}  {test:>13}")
 
 
-def check_params(method: str, space: Any, params: dict[str, Any]) -> None:
+def check_params(method: str, benchmark: Any, params: dict[str, Any], wrappers: tuple[str, ...] = ()) -> None:
+    """A throwaway method (and its wrappers) checks names and values before any run starts."""
+    from methods.base import apply_wrappers, resolve_method
+
     try:
-        make_method(method, space, np.random.default_rng(0), **params).ask()
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"bad parameter for method {method!r} ({params}): {err}") from None
+        resolve_method(method, params)
+        inst = make_method(method, benchmark.space, np.random.default_rng(0), **params)
+        apply_wrappers(inst, benchmark, wrappers).ask()
+    except (TypeError, ValueError, OverflowError) as err:
+        shown = f" ({params})" if params else ""
+        raise ValueError(f"bad parameter for method {method!r}{shown}: {err}") from None
+
+
+def add_grid_arguments(p: argparse.ArgumentParser, workers_help: str = "processes (default: one per core)") -> None:
+    """Options every grid command shares: workers, executor, stale runs."""
+    p.add_argument("--workers", type=int, default=None, help=workers_help)
+    p.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="local process pool (default) or a Ray cluster (pip install -e '.[ray]')")
+    p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray; default: a local one)")
+    p.add_argument("--redo-stale", action="store_true",
+                   help="recompute runs whose file was made with other settings (default: refuse them)")
+
+
+def grid_options(args: argparse.Namespace, n_runs: int) -> dict[str, Any]:
+    """run_grid's keyword arguments from add_grid_arguments' options."""
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if workers is not None and workers > 1024:
+        raise ValueError(f"--workers {workers}: at most 1024")
+    return {"workers": workers or max(1, min(n_runs, os.cpu_count() or 1)),
+            "redo_stale": bool(getattr(args, "redo_stale", False)),
+            "executor": getattr(args, "executor", "local"), "address": getattr(args, "address", None)}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from methods.base import method_names
+
     seeds = parse_seeds(args.seeds)
     params = parse_sets(args.set)
+    wrappers = tuple(w.strip() for w in (args.wrap or []))
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    reg = registry()
+    if not methods:
+        raise ValueError(f"--method {args.method!r} names no method; run 'nasrepro list' to see them")
+    names = method_names()
     for m in methods:
-        if m not in reg:
-            raise ValueError(f"unknown method {m!r}; run 'nasrepro list' to see: {', '.join(reg)}")
+        if m not in names:
+            raise ValueError(f"unknown method {m!r}; run 'nasrepro list' to see: {', '.join(names)}")
     options = bench_options(args)
+    out = check_out_dir(args.out)
     # Build once here: a bad table, dataset or checkpoint fails now, with one line, before any run.
     bench = make_benchmark(args.bench, **options)
     budget = args.budget if args.budget is not None else DEFAULT_BUDGET.get(args.bench, "100evals")
     Budget.parse(budget)
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    for m in methods:  # a throwaway method checks parameter names and values before any run starts
-        check_params(m, bench.space, params)
-    out = Path(args.out)
+    for m in methods:
+        check_params(m, bench, params, wrappers)
     specs = [
         RunSpec(
             bench=args.bench,
@@ -164,12 +213,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             budget=budget,
             bench_options=tuple(sorted(options.items())),
             params=tuple(sorted(params.items())),
+            wrappers=wrappers,
         )
         for m in methods
         for s in seeds
     ]
-    workers = args.workers or min(len(specs), os.cpu_count() or 1)
-    paths = run_grid(specs, out, workers=workers)
+    paths = run_grid(specs, out, **grid_options(args, len(specs)))
     summary = write_summary(paths, out)
     print_summary(summary, {**bench.describe(), "budget": budget, "summary": str(out / "summary.csv")})
     return 0
@@ -191,6 +240,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", default=None, help="e.g. 12000s (simulated seconds) or 150evals; "
                    "default: the benchmark's paper protocol (nb201: 12000s)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="method parameter, e.g. population_size=20")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    p.add_argument("--wrap", action="append", metavar="NAME:KEY=VALUE,...",
+                   help="wrap the method, innermost first, e.g. warmup:n=1000,proxy=params or "
+                   "move:k=10,proxy=synflow,scores=PATH (see 'nasrepro list')")
+    add_grid_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_run)

@@ -8,7 +8,6 @@ Outputs in ``--out DIR``: ``scores.csv`` (the resumable score store, see
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,8 +62,11 @@ def parse_archs(spec: str | int, seed: int) -> list[int]:
     return out
 
 
-def load_batch(dataset: str, images: str | None, batch: int, seed: int) -> tuple[Any, Any, str]:
-    """``(inputs, targets, provenance)``: one random minibatch of the training split."""
+def load_batch(dataset: str, images: str | None, batch: int, seed: int,
+               more: int = 0) -> tuple[Any, Any, str] | tuple[Any, Any, str, list[tuple[Any, Any]]]:
+    """``(inputs, targets, provenance)``: one random minibatch of the training split. With ``more=k``
+    also a list of k further minibatches, disjoint from it and from each other, drawn by the same
+    generator after it (the first minibatch is unchanged by asking for more)."""
     from dataclasses import replace
 
     from bench.data import load_source, minibatch, mnist5k
@@ -77,10 +79,22 @@ def load_batch(dataset: str, images: str | None, batch: int, seed: int) -> tuple
         src = load_source(dataset, images, split="train")
     if src.num_classes > n_classes:
         raise ValueError(f"{src.name} has {src.num_classes} classes but the {dataset} network has {n_classes} outputs")
-    x, y = minibatch(src, batch, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    x, y = minibatch(src, batch, rng)
     if x.shape[1] != 3:
         raise ValueError(f"images must have 3 channels for the NB201 network, got shape {tuple(x.shape[1:])}")
-    return x, y, src.provenance
+    if not more:
+        return x, y, src.provenance
+    # minibatch() drew rng.choice(N, batch); redo that draw on a twin generator to know which images
+    # it took, then continue with the caller's generator on the images left
+    taken = np.random.default_rng(seed).choice(len(src), size=batch, replace=False)
+    left = np.setdiff1d(np.arange(len(src)), taken)
+    if len(left) < more * batch:
+        raise ValueError(f"{src.name} has {len(src)} images, too few for {more + 1} disjoint batches of {batch}")
+    extra_idx = rng.choice(left, size=more * batch, replace=False)
+    extra = [(src.x[extra_idx[k * batch:(k + 1) * batch]], src.y[extra_idx[k * batch:(k + 1) * batch]])
+             for k in range(more)]
+    return x, y, src.provenance, extra
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -98,10 +112,28 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 def score_archs(indices: list[int], dataset: str, images: str | None, proxies: tuple[str, ...], seed: int,
                 out_dir: Path, batch: int = 64, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> Path:
-    """Score ``indices`` into ``out_dir/scores.csv`` (resuming what is there); returns its path.
-    With ``shard=(k, n)`` only ``indices[k::n]`` are scored, so n worker processes can append to the
-    same store side by side (start the first one before the others: it writes the header)."""
-    import torch
+    """Score ``indices`` into the stores of ``out_dir`` (``scores.csv``, resumed; proxies that an existing
+    store does not hold go to a ``scores-*.csv`` beside it, see :func:`bench.proxies.store.plan_stores`);
+    returns the folder's main store path. zico gets a second minibatch of ``batch`` images, disjoint
+    from the first (its official protocol: two loader batches). With ``shard=(k, n)`` only
+    ``indices[k::n]`` are scored, so n worker processes can append to the same stores side by side
+    (start the first one before the others: it writes the header)."""
+    from bench.proxies.store import plan_stores
+
+    settings = {"bench": "nb201", "dataset": dataset, "batch": batch, "seed": seed,
+                "proxies": list(proxies), "init": "pytorch-default, seed=SeedSequence([seed, index])"}
+    if "zico" in proxies:
+        settings["zico_batches"] = 2
+    x, y, provenance, extra = load_batch(dataset, images, batch, seed, more=1)
+    settings["images"] = provenance
+    for path, group in plan_stores(out_dir, settings):
+        batches = extra if "zico" in group["proxies"] else None
+        _score_into(path, group, indices, dataset, seed, (x, y), batches, progress, shard)
+    return out_dir / "scores.csv"
+
+
+def _score_into(path: Path, settings: dict[str, Any], indices: list[int], dataset: str, seed: int,
+                batch: tuple[Any, Any], extra: list | None, progress: bool, shard: tuple[int, int]) -> None:
     from tqdm import tqdm
 
     from bench.nb201.network import build_nb201_net
@@ -109,25 +141,21 @@ def score_archs(indices: list[int], dataset: str, images: str | None, proxies: t
     from bench.proxies import arch_seed, score_all, seeded_net
     from bench.proxies.store import ScoreStore
 
-    x, y, provenance = load_batch(dataset, images, batch, seed)
-    settings = {"bench": "nb201", "dataset": dataset, "images": provenance, "batch": batch, "seed": seed,
-                "proxies": list(proxies), "init": "pytorch-default, seed=SeedSequence([seed, index])"}
-    path = out_dir / "scores.csv"
+    x, y = batch
+    proxies = tuple(settings["proxies"])
     with ScoreStore(path, settings) as store:
         mine = indices[shard[0]::shard[1]]
         todo = [i for i in mine if i not in store.done]
-        bar = tqdm(todo, desc=f"scoring {dataset}", unit="cell", disable=not progress,
+        bar = tqdm(todo, desc=f"scoring {dataset} ({path.name})", unit="cell", disable=not progress,
                    initial=len(mine) - len(todo), total=len(mine))
         for idx in bar:
             arch = index_to_arch(idx)
             net = seeded_net(lambda arch=arch: build_nb201_net(arch, num_classes=NUM_CLASSES[dataset]), arch_seed(seed, idx))
             t0, c0 = time.perf_counter(), time.process_time()
-            scores = score_all(net, x, y, proxies)
+            scores = score_all(net, x, y, proxies, extra_batches=extra)
             store.append(idx, to_str(arch), scores, time.perf_counter() - t0, time.process_time() - c0)
             del net
         bar.close()
-    del torch
-    return path
 
 
 def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = None) -> tuple[np.ndarray, str]:
@@ -147,10 +175,11 @@ def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = No
         return acc, f"make_nb201({dataset!r}).final(arch)['test_acc'] (200 epochs)"
     path = Path(table) if table else None
     if path is None:
-        root = os.environ.get("NASREPRO_DATA")
-        if not root:
+        from bench.paths import nb201_csv  # NASREPRO_DATA is read (and checked) in bench.paths only
+
+        path = nb201_csv()
+        if path is None:
             raise FileNotFoundError("no NB201 accuracy table: pass --table PATH or set NASREPRO_DATA")
-        path = Path(root) / "nb201" / "nb201_accuracy.csv"
     if not path.is_file():
         raise FileNotFoundError(f"NB201 table {path} not found; pass --table PATH")
     frame = pd.read_csv(path, usecols=["index", CSV_TEST_COLUMN[dataset]]).set_index("index")

@@ -16,7 +16,6 @@ zero-cost search reproduction, read them from there).
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,13 +94,15 @@ def _notebook_accuracy_rho(dataset: str, out_ds: Path) -> dict[str, float]:
     """|Spearman| against the notebook's CIFAR-10 accuracy ('cifar10-valid' test) when the shared CSV has it."""
     import pandas as pd
 
+    from bench.checksums import verify_known
     from bench.metrics import spearman
+    from bench.paths import nb201_csv  # NASREPRO_DATA is read (and checked) in bench.paths only
     from bench.proxies.store import read_scores
 
-    root = os.environ.get("NASREPRO_DATA")
-    path = Path(root) / "nb201" / "nb201_accuracy.csv" if root else None
-    if dataset != "cifar10" or path is None or not path.is_file():
+    path = nb201_csv()
+    if dataset != "cifar10" or path is None:
         return {}
+    verify_known(path)  # read with pandas here, so checked like the table loaders check it
     acc = pd.read_csv(path, usecols=["index", "cifar10_valid_test_200"]).set_index("index")["cifar10_valid_test_200"]
     meta, frame = read_scores(out_ds / "scores.csv")
     a = acc.loc[frame["index"]].to_numpy(dtype=float)
