@@ -91,6 +91,16 @@ def _official_index() -> dict[Arch, int]:
     return {a: i for i, a in enumerate(_official_order())}
 
 
+@lru_cache(maxsize=1)
+def _canonical_archs() -> dict[Arch, Arch]:
+    # Equal tuples hash alike whatever their element types (1, np.int64(1), 1.0), so one lookup
+    # both validates a cell and returns its canonical tuple of Python ints.
+    return {a: a for a in _official_order()}
+
+
+_STR_CACHE: dict[Arch, str] = {}
+
+
 def index_to_arch(index: int) -> Arch:
     """The cell at position ``index`` of the official NB201 order."""
     if not 0 <= int(index) < N_ARCHS:
@@ -205,8 +215,23 @@ class NB201Space(SearchSpace):
     name = "nb201"
     choices = (len(OPS),) * len(EDGES)
 
+    def check(self, arch: Arch) -> Arch:
+        # Fast path, unless a subclass adds a constraint: a valid cell given as a tuple is one dict lookup.
+        if type(self).is_valid is SearchSpace.is_valid:
+            try:
+                return _canonical_archs()[arch]  # type: ignore[index]
+            except (KeyError, TypeError):  # not hashable or not a cell: the base class says why
+                pass
+        return super().check(arch)
+
     def to_str(self, arch: Arch) -> str:
-        return to_str(self.check(arch))
+        # The runner writes two strings per evaluation: each cell's is built once per process.
+        arch = self.check(arch)
+        try:
+            return _STR_CACHE[arch]
+        except KeyError:
+            text = _STR_CACHE[arch] = to_str(arch)
+            return text
 
     def from_str(self, text: str) -> Arch:
         return from_str(text)
