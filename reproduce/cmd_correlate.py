@@ -8,7 +8,9 @@ Outputs in ``--out DIR``: ``scores.csv`` (the resumable score store, see
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,13 +113,16 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def score_archs(indices: list[int], dataset: str, images: str | None, proxies: tuple[str, ...], seed: int,
-                out_dir: Path, batch: int = 64, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> Path:
+                out_dir: Path, batch: int = 64, progress: bool = True, shard: tuple[int, int] = (0, 1),
+                workers: int = 1, executor: str = "local", address: str | None = None) -> Path:
     """Score ``indices`` into the stores of ``out_dir`` (``scores.csv``, resumed; proxies that an existing
     store does not hold go to a ``scores-*.csv`` beside it, see :func:`bench.proxies.store.plan_stores`);
     returns the folder's main store path. zico gets a second minibatch of ``batch`` images, disjoint
     from the first (its official protocol: two loader batches). With ``shard=(k, n)`` only
     ``indices[k::n]`` are scored, so n worker processes can append to the same stores side by side
-    (start the first one before the others: it writes the header)."""
+    (start the first one before the others: it writes the header). ``workers``, ``executor`` and
+    ``address`` choose where the cells are scored (bench.executors.make_executor: this process, a
+    local pool or a Ray cluster), in chunks; this process appends every row as its chunk arrives."""
     from bench.proxies.store import plan_stores
 
     settings = {"bench": "nb201", "dataset": dataset, "batch": batch, "seed": seed,
@@ -128,33 +133,69 @@ def score_archs(indices: list[int], dataset: str, images: str | None, proxies: t
     settings["images"] = provenance
     for path, group in plan_stores(out_dir, settings):
         batches = extra if "zico" in group["proxies"] else None
-        _score_into(path, group, indices, dataset, seed, (x, y), batches, progress, shard)
+        _score_into(path, group, indices, dataset, seed, (x, y), batches, progress, shard,
+                    {"workers": workers, "name": executor, "address": address})
     return out_dir / "scores.csv"
 
 
+@dataclass(frozen=True)
+class ScoringJob:
+    """What a worker needs to score cells (no file is read there): ``job(chunk)`` scores a tuple of
+    NB201 indices and returns ``(index, arch, scores, seconds, cpu_seconds)`` rows."""
+
+    dataset: str
+    seed: int
+    proxies: tuple[str, ...]
+    x: np.ndarray
+    y: np.ndarray
+    extra: tuple[tuple[np.ndarray, np.ndarray], ...] | None = None
+
+    def __call__(self, chunk: tuple[int, ...]) -> list[tuple[int, str, dict[str, float], float, float]]:
+        import torch
+
+        from bench.nb201.network import build_nb201_net
+        from bench.nb201.space import index_to_arch, to_str
+        from bench.proxies import arch_seed, score_all, seeded_net
+
+        x, y = torch.from_numpy(self.x), torch.from_numpy(self.y)
+        extra = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in self.extra] if self.extra else None
+        rows = []
+        for idx in chunk:
+            arch = index_to_arch(idx)
+            net = seeded_net(lambda arch=arch: build_nb201_net(arch, num_classes=NUM_CLASSES[self.dataset]),
+                             arch_seed(self.seed, idx))
+            t0, c0 = time.perf_counter(), time.process_time()
+            scores = score_all(net, x, y, self.proxies, extra_batches=extra)
+            rows.append((idx, to_str(arch), scores, time.perf_counter() - t0, time.process_time() - c0))
+            del net
+        return rows
+
+
 def _score_into(path: Path, settings: dict[str, Any], indices: list[int], dataset: str, seed: int,
-                batch: tuple[Any, Any], extra: list | None, progress: bool, shard: tuple[int, int]) -> None:
+                batch: tuple[Any, Any], extra: list | None, progress: bool, shard: tuple[int, int],
+                executor: dict[str, Any] | None = None) -> None:
     from tqdm import tqdm
 
-    from bench.nb201.network import build_nb201_net
-    from bench.nb201.space import index_to_arch, to_str
-    from bench.proxies import arch_seed, score_all, seeded_net
+    from bench.executors import chunk_size, chunked, make_executor
     from bench.proxies.store import ScoreStore
 
-    x, y = batch
-    proxies = tuple(settings["proxies"])
+    executor = executor or {}
+    workers = int(executor.get("workers") or 1)
+    job = ScoringJob(dataset, seed, tuple(settings["proxies"]), np.asarray(batch[0]), np.asarray(batch[1]),
+                     tuple((np.asarray(a), np.asarray(b)) for a, b in extra) if extra else None)
+    ex = make_executor(executor.get("name", "local"), workers=workers, address=executor.get("address"))
     with ScoreStore(path, settings) as store:
         mine = indices[shard[0]::shard[1]]
         todo = [i for i in mine if i not in store.done]
-        bar = tqdm(todo, desc=f"scoring {dataset} ({path.name})", unit="cell", disable=not progress,
+        bar = tqdm(desc=f"scoring {dataset} ({path.name})", unit="cell", disable=not progress,
                    initial=len(mine) - len(todo), total=len(mine))
-        for idx in bar:
-            arch = index_to_arch(idx)
-            net = seeded_net(lambda arch=arch: build_nb201_net(arch, num_classes=NUM_CLASSES[dataset]), arch_seed(seed, idx))
-            t0, c0 = time.perf_counter(), time.process_time()
-            scores = score_all(net, x, y, proxies, extra_batches=extra)
-            store.append(idx, to_str(arch), scores, time.perf_counter() - t0, time.process_time() - c0)
-            del net
+        # one code path for this process, a local pool and Ray: chunks of cells through the executor,
+        # rows appended (and flushed) here as each chunk arrives
+        with ex:
+            for _, rows in ex.imap_unordered(job, chunked(todo, chunk_size(len(todo), workers))):
+                for idx, arch, scores, seconds, cpu_seconds in rows:
+                    store.append(idx, arch, scores, seconds, cpu_seconds)
+                bar.update(len(rows))
         bar.close()
 
 
@@ -186,30 +227,52 @@ def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = No
     return frame.loc[indices, CSV_TEST_COLUMN[dataset]].to_numpy(dtype=float), f"{path.name}:{CSV_TEST_COLUMN[dataset]}"
 
 
-def correlate(indices: list[int], dataset: str, out_dir: Path, table: str | None = None) -> pd.DataFrame:
-    """Read ``out_dir/scores.csv``, correlate the rows of ``indices`` and write correlation.csv|md."""
-    from bench.proxies.correlation import correlation_table
-    from bench.proxies.store import read_scores
+def parse_votes(items: list[str] | None) -> list[tuple[str, ...]]:
+    """``--vote a,b,c`` (repeatable) -> proxy subsets to rank-aggregate; a group (``az_nas``) expands."""
+    from bench.proxies import resolve_proxies
 
-    meta, frame = read_scores(out_dir / "scores.csv")
+    out = []
+    for item in items or []:
+        subset = resolve_proxies(item)
+        if len(subset) < 2:
+            raise ValueError(f"--vote {item!r}: name at least two proxies, e.g. --vote synflow,zico,meco")
+        out.append(subset)
+    return out
+
+
+def correlate(indices: list[int], dataset: str, out_dir: Path, table: str | None = None,
+              votes: list[tuple[str, ...]] | None = None, ci_seed: int | None = 0) -> pd.DataFrame:
+    """Read the stores of ``out_dir`` (cells scored in all of them), correlate the rows of ``indices`` and
+    write correlation.csv|md (with a 95% bootstrap interval of each Spearman when ``ci_seed`` is set)."""
+    from bench.provenance import markdown_block, provenance, write_sidecar
+    from bench.proxies.correlation import correlation_table
+    from bench.proxies.store import read_score_dir
+
+    meta, frame = read_score_dir(out_dir)
     frame = frame.set_index("index")
     have = [i for i in indices if i in frame.index]
     if len(have) < 2:
         raise ValueError(f"{out_dir / 'scores.csv'} holds {len(have)} of the requested architectures; score them first")
     frame = frame.loc[have]
     acc, acc_label = nb201_test_accuracy(dataset, have, table)
-    table_df = correlation_table(frame, acc, meta["proxies"])
+    table_df = correlation_table(frame, acc, meta["proxies"], votes=votes or (), ci_seed=ci_seed)
     table_df.insert(0, "dataset", dataset)
+    prov = provenance(sources={"scores": str(out_dir), "accuracy": acc_label})
     atomic_write_text(out_dir / "correlation.csv", table_df.to_csv(index=False, float_format="%.6g"))
+    write_sidecar(out_dir / "correlation.csv", prov)
     sec = frame["seconds"].to_numpy(dtype=float)
     lines = [
         f"# Zero-cost proxies vs NB201 accuracy ({dataset})", "",
         f"- architectures: {len(have)} (seed {meta['seed']}); images: {meta['images']}; batch {meta['batch']}",
         f"- accuracy: {acc_label}",
         f"- scoring time per cell (all proxies, fused): mean {sec.mean():.3f} s, median {np.median(sec):.3f} s",
-        "- `vote` is the pair-agreement fraction of the majority of synflow, jacob_cov, snip (not a Spearman)",
-        "- NaN/inf scores are dropped from each correlation and counted in n_dropped", "",
+        "- `vote` is the pair-agreement fraction of the majority of synflow, jacob_cov, snip (not a Spearman); "
+        "`az_nas` and `vote(a+b+...)` rows are rank aggregations (sum of log(rank/n) over the scored cells, "
+        "AZ-NAS's rule) with the Spearman/Kendall of the aggregate",
+        "- NaN/inf scores are dropped from each correlation and counted in n_dropped (aggregates rank them lowest)",
+        "- spearman_lo/hi: 95% percentile bootstrap over cells (1,000 resamples, aggregates re-ranked)", "",
         table_df.to_markdown(index=False, floatfmt=".4f") if _has_tabulate() else table_df.to_string(index=False),
+        markdown_block(prov),
     ]
     atomic_write_text(out_dir / "correlation.md", "\n".join(lines) + "\n")
     return table_df
@@ -235,6 +298,7 @@ def cmd_correlate(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch {args.batch}: need at least 2 images")
     dataset = normalise_dataset(args.dataset)
     proxies = resolve_proxies(args.proxies)
+    votes = parse_votes(args.vote)  # bad names fail here, before any scoring
     indices = parse_archs(args.archs, args.seed)
     if args.table and not Path(args.table).exists():
         raise FileNotFoundError(f"--table {args.table} not found")
@@ -245,14 +309,29 @@ def cmd_correlate(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--no-score: {out / 'scores.csv'} not found; run without --no-score first")
     else:
         score_archs(indices, dataset, args.images, proxies, args.seed, out, batch=args.batch,
-                    progress=not args.quiet, shard=shard)
+                    progress=not args.quiet, shard=shard, **_executor_options(args))
     if shard[1] > 1 and not args.no_score:
         print(f"shard {shard[0]}/{shard[1]} done; run the same command without --shard to correlate")
         return 0
-    table = correlate(indices, dataset, out, args.table)
+    table = correlate(indices, dataset, out, args.table, votes=votes)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"wrote {out / 'scores.csv'}, {out / 'correlation.csv'}, {out / 'correlation.md'}")
     return 0
+
+
+def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Where cells are scored: this process by default; ``--workers N`` local processes; Ray with
+    ``--executor ray`` (a local instance of ``--workers`` CPUs, default one per core, or ``--address``)."""
+    from reproduce.cmd_core import grid_options
+
+    executor = getattr(args, "executor", "local")
+    if getattr(args, "workers", None) is None and executor == "local":
+        return {"workers": 1, "executor": "local", "address": getattr(args, "address", None)}
+    from bench.executors import make_executor
+
+    opts = grid_options(args, os.cpu_count() or 1)
+    make_executor(opts["executor"], workers=opts["workers"], address=opts["address"])  # a missing Ray: fail now
+    return {"workers": opts["workers"], "executor": opts["executor"], "address": opts["address"]}
 
 
 def add_correlate_arguments(p: argparse.ArgumentParser) -> None:
@@ -270,8 +349,16 @@ def add_correlate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-score", action="store_true",
                    help="score nothing: correlate the requested cells already in DIR/scores.csv (a partial run)")
+    p.add_argument("--vote", action="append", default=None, metavar="A,B,...",
+                   help="rank-aggregate these proxies (AZ-NAS's sum of log(rank/n)) and correlate the aggregate, "
+                        "e.g. --vote synflow,zico,meco; repeatable; the notebook's synflow/jacob_cov/snip vote stays")
     p.add_argument("--shard", default=None, help="K/N: score only every N-th architecture from the K-th "
                    "(N workers side by side on one store); correlation is left to a run without --shard")
+    p.add_argument("--workers", type=int, default=None,
+                   help="scoring processes (default: this process; with --executor ray one per core)")
+    p.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="local processes (default) or a Ray cluster (pip install -e '.[ray]'); cells go in chunks")
+    p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray; default: a local one)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

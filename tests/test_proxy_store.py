@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.proxies.store import ScoreStore, read_scores
+from bench.proxies.store import ScoreStore, plan_stores, read_score_dir, read_scores
 
 SETTINGS = {"bench": "nb201", "dataset": "cifar10", "images": "test", "batch": 4, "seed": 0, "proxies": ["snip", "synflow"]}
 
@@ -27,7 +27,7 @@ def test_write_resume_and_read(tmp_path: Path) -> None:
         assert store.done == {1, 2, 3}
     _fill(path, [1, 2, 3, 4])  # only 4 is new
     meta, frame = read_scores(path)
-    assert meta["version"] == 1 and meta["proxies"] == ["snip", "synflow"] and meta["dataset"] == "cifar10"
+    assert meta["version"] == 2 and meta["proxies"] == ["snip", "synflow"] and meta["dataset"] == "cifar10"
     assert list(frame["index"]) == [3, 1, 2, 4]
     assert frame.loc[frame["index"] == 4, "synflow"].item() == 64.0
     assert list(frame.columns) == ["index", "arch", "snip", "synflow", "seconds", "cpu_seconds"]
@@ -55,10 +55,8 @@ def test_other_settings_or_version_or_file_is_a_clear_error(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="other settings"):
         ScoreStore(path, {**SETTINGS, "proxies": ["snip"]})
     lines = path.read_text().splitlines(keepends=True)
-    meta = json.loads(lines[0].split(" ", 2)[2])
-    meta["version"] = 0
-    lines[0] = "# nasrepro-proxy-scores " + json.dumps(meta) + "\n"
-    path.write_text("".join(lines))
+    meta = {**SETTINGS, "version": 0}  # an old-style file of an unknown format version
+    path.write_text("# nasrepro-proxy-scores " + json.dumps(meta) + "\n" + "".join(lines))
     with pytest.raises(ValueError, match="format version 0"):
         ScoreStore(path, SETTINGS)
     with pytest.raises(ValueError, match="format version 0"):
@@ -118,3 +116,39 @@ def test_two_writers_on_one_store_lose_no_row(tmp_path: Path) -> None:
     _, frame = read_scores(path)
     assert sorted(frame["index"]) == list(range(20))
     assert all(frame["snip"] == frame["index"].astype(float))
+
+
+def test_plain_pandas_reads_the_store_and_version_1_files_are_read_and_migrated(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "scores.csv"
+    _fill(path, [0, 1])
+    assert list(pd.read_csv(path)["index"]) == [0, 1]  # no comment line: plain read_csv
+    assert json.loads((tmp_path / "scores.csv.provenance.json").read_text())["store"]["batch"] == 4
+    old = tmp_path / "old" / "scores.csv"
+    old.parent.mkdir()
+    body = path.read_text()
+    old.write_text("# nasrepro-proxy-scores " + json.dumps({**SETTINGS, "version": 1}) + "\n" + body)
+    meta, frame = read_scores(old)  # read as it is
+    assert meta["batch"] == 4 and list(frame["index"]) == [0, 1]
+    _fill(old, [0, 1, 2])  # appending migrates it first
+    assert list(pd.read_csv(old)["index"]) == [0, 1, 2]
+    assert read_scores(old)[0]["version"] == 2
+
+
+def test_new_proxies_go_to_a_second_store_and_read_back_merged(tmp_path: Path) -> None:
+    _fill(tmp_path / "scores.csv", [0, 1, 2])
+    plan = plan_stores(tmp_path, {**SETTINGS, "proxies": ["snip", "zico"], "zico_batches": 2})
+    assert [(p.name, s["proxies"]) for p, s in plan] == [("scores.csv", ["snip", "synflow"]),
+                                                      ("scores-zico-1.csv", ["zico"])]
+    assert plan[1][1]["zico_batches"] == 2
+    with ScoreStore(plan[1][0], plan[1][1]) as store:
+        for i in (2, 1):
+            store.append(i, f"arch{i}", {"zico": float(i)}, 1.0, 0.5)
+    meta, frame = read_score_dir(tmp_path)
+    assert meta["proxies"] == ["snip", "synflow", "zico"]
+    assert sorted(frame["index"]) == [1, 2]  # cells scored in every store
+    row = frame.set_index("index").loc[2]
+    assert row["zico"] == 2.0 and row["seconds"] == pytest.approx(0.02 + 1.0)
+    with pytest.raises(ValueError, match="other settings"):
+        ScoreStore(tmp_path / "scores.csv", {**SETTINGS, "batch": 8})

@@ -1,4 +1,6 @@
-"""Rank correlation of proxy scores with accuracy, and the three-proxy vote of the reference notebook."""
+"""Rank correlation of proxy scores with accuracy, the three-proxy vote of the reference notebook, and
+rank aggregation over a population of cells (AZ-NAS's non-linear aggregation, for AZ-NAS itself and for
+any ``--vote`` subset)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,49 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from bench.metrics import kendall, spearman, top_k_precision
+
+# AZ-NAS = its four parts aggregated; complexity is the FLOP count (``az_complexity`` is an alias of flops).
+AZ_NAS_PARTS = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
+
+
+def rank_aggregate(columns: Sequence[Sequence[float]]) -> np.ndarray:
+    """AZ-NAS's non-linear rank aggregation (``NB201/tss_general.ipynb``): for each proxy the rank of every
+    cell in the population (``scipy.stats.rankdata``, ties averaged, higher score = higher rank), and the
+    cell's aggregate is ``sum_proxies log(rank / n)``. A cell must rank high on every proxy to score high.
+    NaN counts as ``-inf`` (the lowest rank), as AZ-NAS reports a NaN score; the population is the cells
+    given, so the aggregate of a cell depends on which other cells are scored."""
+    cols = np.asarray(columns, dtype=float)
+    if cols.ndim != 2 or cols.shape[1] < 1:
+        raise ValueError("columns must be a (n_proxies, n_cells) array")
+    n = cols.shape[1]
+    cols = np.where(np.isnan(cols), -np.inf, cols)
+    return np.sum([np.log(stats.rankdata(c) / n) for c in cols], axis=0)
+
+
+def aggregate_ci(columns: Sequence[Sequence[float]], acc: Sequence[float], rng: np.random.Generator,
+                 n_boot: int = 1000, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of Spearman(rank_aggregate, acc) over cells: each resample draws
+    cells with replacement and recomputes the ranks within the resample (the aggregate depends on the
+    population). One column gives the interval of that proxy's own Spearman."""
+    cols = np.asarray(columns, dtype=float)
+    a = np.asarray(acc, dtype=float)
+    keep = np.isfinite(a)
+    cols, a = cols[:, keep], a[keep]
+    n = a.shape[0]
+    if n < 3:
+        return float("nan"), float("nan")
+    rhos = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        # Spearman = Pearson of the (tie-averaged) ranks; computed directly, scipy's wrapper is slower
+        rx, ry = stats.rankdata(rank_aggregate(cols[:, idx])), stats.rankdata(a[idx])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rhos[b] = np.corrcoef(rx, ry)[0, 1]
+    lo, hi = np.nanpercentile(rhos, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
 
 
 def vote_agreement(
@@ -46,11 +89,17 @@ def vote_agreement(
 
 
 def correlation_table(frame: pd.DataFrame, acc: np.ndarray, proxies: Sequence[str],
-                      vote_proxies: Sequence[str] = ("synflow", "jacob_cov", "snip")) -> pd.DataFrame:
+                      vote_proxies: Sequence[str] = ("synflow", "jacob_cov", "snip"),
+                      votes: Sequence[Sequence[str]] = (), ci_seed: int | None = None,
+                      n_boot: int = 1000) -> pd.DataFrame:
     """One row per proxy: n_archs (finite pairs used), n_dropped (NaN/inf scores dropped), signed and
     absolute Spearman and Kendall, top-10% precision (proxy's top 10% vs accuracy's top 10%, higher
     score = better); plus a ``vote`` row (pair agreement, NOT a rank correlation) when all three vote
-    proxies are present."""
+    proxies are present; an ``az_nas`` row (AZ-NAS rank aggregation of its four parts) when they are; and
+    one ``vote(a+b+c)`` row per subset in ``votes`` (rank aggregation, :func:`rank_aggregate`: Spearman
+    and Kendall of the aggregate over all cells, NaN scores ranked lowest, plus the pair agreement of the
+    majority vote of the same proxies). With ``ci_seed``, ``spearman_lo``/``spearman_hi`` give a 95%
+    bootstrap interval (cells resampled; aggregates re-ranked within each resample)."""
     rows = []
     for p in proxies:
         x = frame[p].to_numpy(dtype=float)
@@ -71,4 +120,43 @@ def correlation_table(frame: pd.DataFrame, acc: np.ndarray, proxies: Sequence[st
             "spearman": float("nan"), "abs_spearman": float("nan"), "kendall": float("nan"), "abs_kendall": float("nan"),
             "top10_precision": float("nan"), "vote_agreement": frac,
         })
-    return pd.DataFrame(rows)
+    groups: list[tuple[str, list[str]]] = []
+    az = [p if p in frame.columns else "flops" for p in AZ_NAS_PARTS]
+    if all(p in frame.columns for p in az):
+        groups.append(("az_nas", az))
+    for subset in votes:
+        missing = [p for p in subset if p not in frame.columns]
+        if missing:
+            raise ValueError(f"--vote names {missing}, not among the scored proxies {list(proxies)}")
+        groups.append((f"vote({'+'.join(subset)})", list(subset)))
+    for name, cols in groups:
+        rows.append(_aggregate_row(name, [frame[p].to_numpy(dtype=float) for p in cols], acc))
+    table = pd.DataFrame(rows)
+    if ci_seed is not None:
+        rng = np.random.default_rng(ci_seed)
+        cols_of = dict(groups)
+        bounds = []
+        for r in rows:
+            if r["proxy"] in cols_of:
+                cols = [frame[c].to_numpy(dtype=float) for c in cols_of[r["proxy"]]]
+                bounds.append(aggregate_ci(cols, acc, rng, n_boot))
+            elif r["proxy"] in proxies:  # a lone proxy: its own Spearman, non-finite cells dropped as above
+                x = frame[r["proxy"]].to_numpy(dtype=float)
+                ok = np.isfinite(x) & np.isfinite(acc)
+                bounds.append(aggregate_ci([x[ok]], acc[ok], rng, n_boot))
+            else:
+                bounds.append((float("nan"), float("nan")))
+        table["spearman_lo"] = [b[0] for b in bounds]
+        table["spearman_hi"] = [b[1] for b in bounds]
+    return table
+
+
+def _aggregate_row(name: str, columns: list[np.ndarray], acc: np.ndarray) -> dict:
+    agg = rank_aggregate(columns)
+    ok = np.isfinite(acc)
+    rho = spearman(agg[ok], acc[ok])
+    tau = kendall(agg[ok], acc[ok])
+    frac = vote_agreement(columns, acc)[0] if len(columns) > 1 else float("nan")
+    return {"proxy": name, "n_archs": int(ok.sum()), "n_dropped": 0, "spearman": rho, "abs_spearman": abs(rho),
+            "kendall": tau, "abs_kendall": abs(tau), "top10_precision": top_k_precision(agg[ok], acc[ok], 0.10),
+            "vote_agreement": frac}

@@ -13,6 +13,12 @@ copy of the network for each):
    - jacob_cov: one ``autograd.grad`` of ``sum(logits)`` w.r.t. the input.
 2. synflow needs its own pass (no BN, float64, |weights|, all-ones input of batch size 1).
 3. params and flops need no gradient (flops: one forward of one image under the FLOP counter).
+4. zico: its first minibatch is the shared pass's batch, so the weight gradients of step 1 are reused
+   and only the second minibatch (``extra_batches``) needs a forward and backward of its own; without
+   ``extra_batches`` zico splits the batch in two halves and runs alone, as the registered function.
+5. AZ-NAS's three parts come from one forward/backward of a re-initialised copy (:func:`az_parts`);
+   ``az_complexity`` is ``flops``; aliases (``naswot_v1`` = jacob_cov) are computed once.
+6. meco (one image, hooks on every module) and zen (Gaussian inputs, Gaussian re-init) run alone.
 
 The scores equal the one-proxy-at-a-time functions of the registry within float tolerance
 (``tests/test_proxies_fused.py``).
@@ -34,14 +40,17 @@ from torch import nn
 
 from bench.proxies import plain
 from bench.proxies._common import check_batch, forward_checked, scoring_mode, weighted_layers
+from bench.proxies.aznas import PARTS as AZ_PARTS
+from bench.proxies.aznas import az_parts
 from bench.proxies.gradient import capture_outputs, fisher_from, grad_norm_from, grasp_from, snip_from
 from bench.proxies.jacobian import NaswotKernel, jacob_cov_score
-from bench.proxies.registry import get_proxy, resolve_proxies
+from bench.proxies.registry import canonical, get_proxy, resolve_proxies
 from bench.proxies.synflow import synflow
+from bench.proxies.zico import loss_grads, zico_from_grads
 
 # Proxies that the shared pass computes; others in the registry are called alone.
 SHARED = frozenset({"grad_norm", "snip", "fisher", "grasp", "jacob_cov", "naswot"})
-LOSS_GRAD = frozenset({"grad_norm", "snip", "fisher", "grasp"})
+LOSS_GRAD = frozenset({"grad_norm", "snip", "fisher", "grasp", "zico"})
 
 
 def seeded_net(factory: Callable[[], nn.Module], seed: int) -> nn.Module:
@@ -57,7 +66,8 @@ def arch_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def _shared_pass(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, want: set[str]) -> dict[str, float]:
+def _shared_pass(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, want: set[str],
+                 extra_batches: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict[str, float]:
     out: dict[str, float] = {}
     with scoring_mode(net):
         layers = weighted_layers(net)
@@ -83,6 +93,10 @@ def _shared_pass(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, wa
                 loss, weights + act_tensors, create_graph="grasp" in want, retain_graph=True, allow_unused=True
             )
             gw, ga = grads[: len(weights)], grads[len(weights):]
+            if "zico" in want:
+                # minibatch 1 is this pass's batch; the others get their own forward/backward
+                more = [loss_grads(net, weights, xb, yb) for xb, yb in extra_batches or []]
+                out["zico"] = zico_from_grads([[g.detach() if g is not None else None for g in gw], *more])
             if "grad_norm" in want:
                 out["grad_norm"] = grad_norm_from(gw)
             if "snip" in want:
@@ -110,9 +124,11 @@ def score_all(
     targets: torch.Tensor,
     proxies: str | list[str] | tuple[str, ...] = "all",
     seed: int | None = None,
+    extra_batches: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, float]:
     """All requested proxies of one network, fused. ``net_or_factory``: a network, or a callable
-    building one (then built with :func:`seeded_net` when ``seed`` is given). NaN/inf are returned
+    building one (then built with :func:`seeded_net` when ``seed`` is given). ``extra_batches``: further
+    minibatches for zico (its official protocol takes two); only zico reads them. NaN/inf are returned
     as they are."""
     names = resolve_proxies(proxies)
     check_batch(inputs, targets)
@@ -121,10 +137,16 @@ def score_all(
     else:
         net = seeded_net(net_or_factory, seed) if seed is not None else net_or_factory()
     scores: dict[str, float] = {}
-    want = set(names) & SHARED
+    wanted = {canonical(n) for n in names}
+    want = wanted & SHARED
+    if extra_batches and "zico" in wanted:
+        want.add("zico")
     if want:
-        scores.update(_shared_pass(net, inputs, targets, want))
-    for name in names:
+        scores.update(_shared_pass(net, inputs, targets, want, extra_batches))
+    if wanted & set(AZ_PARTS):
+        scores.update(az_parts(net, inputs))
+    for alias in names:
+        name = canonical(alias)
         if name in scores:
             continue
         if name == "synflow":
@@ -135,7 +157,7 @@ def score_all(
             scores[name] = plain.flops(net, inputs, targets)
         else:  # a proxy registered elsewhere: computed alone
             scores[name] = get_proxy(name)(net, inputs, targets)
-    return {n: scores[n] for n in names}
+    return {n: scores[canonical(n)] for n in names}
 
 
 def score_each(

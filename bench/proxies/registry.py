@@ -19,6 +19,15 @@ _PROXIES: dict[str, ProxyFn] = {}
 PAPER_PROXIES = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
 # The three proxies whose majority vote the reference notebook reports.
 VOTE_PROXIES = ("synflow", "jacob_cov", "snip")
+# Newer proxies (ZiCo, MeCo, Zen-score, AZ-NAS's three network-level parts), in this order after the rest.
+NEW_PROXIES = ("zico", "meco", "zen", "az_expressivity", "az_progressivity", "az_trainability")
+# Other names of a registered proxy: same function, same value, never listed by "all" (no duplicate
+# columns). NASWOT v1 (arXiv 2006.04647v1) is the Jacobian-correlation score = jacob_cov; the ICML 2021
+# version (v2, the BayesWatch repo's ``hook_logdet``) is the Hamming-kernel log-determinant = naswot.
+# AZ-NAS's complexity part is the FLOP count.
+ALIASES = {"naswot_v1": "jacob_cov", "naswot_v2": "naswot", "az_complexity": "flops"}
+# Names that stand for several proxies: AZ-NAS is scored by its four parts, aggregated over a population.
+GROUPS = {"az_nas": ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")}
 
 
 def register_proxy(name: str) -> Callable[[ProxyFn], ProxyFn]:
@@ -35,24 +44,31 @@ def register_proxy(name: str) -> Callable[[ProxyFn], ProxyFn]:
 
 def _load() -> None:
     # Importing the modules runs their @register_proxy decorators.
-    from bench.proxies import gradient, jacobian, plain, synflow  # noqa: F401
+    from bench.proxies import aznas, gradient, jacobian, meco, plain, synflow, zen, zico  # noqa: F401
 
 
 def available_proxies() -> tuple[str, ...]:
     _load()
-    order = [*PAPER_PROXIES, "naswot", "params", "flops"]
+    order = [*PAPER_PROXIES, "naswot", "params", "flops", *NEW_PROXIES]
     return tuple([p for p in order if p in _PROXIES] + sorted(p for p in _PROXIES if p not in order))
+
+
+def canonical(name: str) -> str:
+    """The registered name behind an alias (``naswot_v1`` -> ``jacob_cov``); other names unchanged."""
+    return ALIASES.get(name, name)
 
 
 def get_proxy(name: str) -> ProxyFn:
     _load()
+    name = canonical(name)
     if name not in _PROXIES:
         raise ValueError(f"unknown proxy {name!r}; choose from: {', '.join(available_proxies())}")
     return _PROXIES[name]
 
 
 def resolve_proxies(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """``"all"`` or ``"a,b,c"`` (or a list) -> validated proxy names, order kept, duplicates dropped."""
+    """``"all"`` or ``"a,b,c"`` (or a list) -> validated proxy names, order kept, duplicates dropped; a
+    group name (``az_nas``) stands for its parts; an alias (``naswot_v1``) is kept as asked."""
     names = available_proxies()
     if isinstance(spec, str):
         if spec.strip() == "all":
@@ -62,6 +78,7 @@ def resolve_proxies(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
         items = list(spec)
     if not items:
         raise ValueError("no proxy named; pass --proxies all or a comma-separated list")
+    items = [q for p in items for q in GROUPS.get(p, (p,))]
     out: list[str] = []
     for p in items:
         get_proxy(p)  # raises the one-line error for an unknown name
