@@ -4,13 +4,15 @@
    ``analog-nasbench``), equal budgets and seeds: table, search curves, summary.csv.
 2. The short version of each reproduction that offers one (``demo(out_dir) -> str``):
    zero-cost proxies, SPOS supernet search, PCF-ES, FNAS, ...
-Everything lands in ``results/demo/`` (or ``--out``), with ``report.md`` as the entry point.
-A part that fails is reported as not run, with its reason; the others still run.
+Everything lands in ``results/demo/`` (git-ignored: the README's commands leave a clean checkout) or
+``--out``, with ``report.md`` as the entry point. A part that fails is reported as not run, with its
+reason; the others still run, and the command then exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -23,7 +25,7 @@ from bench.paths import results_dir
 from bench.plots import curves_figure
 from bench.registry import make_benchmark
 from bench.runner import RunSpec, load_run, run_grid
-from methods import make_method, registry
+from methods import make_method
 
 
 def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
@@ -31,8 +33,10 @@ def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
     lines = ["## Every registered method on NAS-Bench-201 (embedded default table)", ""]
     lines += [f"- {k}: {v}" for k, v in bench.describe().items()]
     lines += [f"- budget: {evals} evaluations per run, seeds 0-{seeds - 1}", ""]
+    from methods.base import method_names
+
     runnable, skipped = [], []
-    for name in registry():
+    for name in method_names():  # registered methods and their named variants
         try:
             make_method(name, bench.space, np.random.default_rng(0)).ask()
             runnable.append(name)
@@ -51,6 +55,9 @@ def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
                      f"| {fmt_pm(r['final_test_acc_mean'], r['final_test_acc_std'])} |")
     for name, why in skipped:
         lines.append(f"| {name} | 0 | did not run on this space: {why} | |")
+    from reproduce.cmd_core import write_summary
+
+    write_summary(paths, out / "runs")
     curves: dict[str, list[np.ndarray]] = {}
     for spec, path in zip(specs, paths):
         scores = [s["score"] for s in load_run(path)["steps"]]
@@ -63,10 +70,15 @@ def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from bench.paths import check_out_dir
     from reproduce.cli import reproductions
 
-    out = Path(args.out) if args.out else results_dir() / "demo"
+    for flag, value, hi in (("--seeds", args.seeds, 1000), ("--evals", args.evals, 100_000), ("--workers", args.workers, 64)):
+        if not 1 <= value <= hi:
+            raise ValueError(f"{flag} must be between 1 and {hi:,}, got {value}")
+    out = check_out_dir(args.out if args.out is not None else results_dir() / "demo")
     out.mkdir(parents=True, exist_ok=True)
+    failed = []
     t0 = time.perf_counter()
     sections = ["# nasrepro demo", "", "Everything below ran on this machine, now, from installed packages only.", ""]
     parts = [("head-to-head", lambda: head_to_head(out, args.seeds, args.evals, args.workers))]
@@ -78,12 +90,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             sections.append(part())
             sections.append(f"_({name}: {time.perf_counter() - t:.0f} s)_\n")
+        except KeyboardInterrupt:
+            raise
         except Exception as err:
             traceback.print_exc()
+            failed.append(name)
             sections.append(f"## {name}\n\nDID NOT RUN: {type(err).__name__}: {err}\n")
     sections.append(f"Total wall time: {time.perf_counter() - t0:.0f} s.")
     atomic_write_text(out / "report.md", "\n".join(sections) + "\n")
     print(f"\nreport: {out / 'report.md'}")
+    if failed:
+        print(f"error: demo parts did not run: {', '.join(failed)} (see report.md)", file=sys.stderr)
+        return 1
     return 0
 
 

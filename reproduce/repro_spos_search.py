@@ -21,12 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.io import atomic_write_text
-from bench.metrics import fmt_pm, summarize_runs
 from bench.paths import results_dir
-from bench.plots import curves_figure
-from bench.runner import RunSpec, load_run, run_grid
-from reproduce.cmd_supernet import ensure_supernet
+from bench.runner import RunSpec
 
 NAME = "spos-search"
 DESCRIPTION = "SPOS evolution vs random search on one trained supernet, equal evaluation counts (SPOS Fig. 3)"
@@ -34,6 +30,8 @@ METHODS = {"SPOS evolution": "spos-evolution", "random search": "random"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from reproduce.cmd_core import add_grid_arguments
+
     p.add_argument(
         "--config", default="cifar10-small", help="supernet config (imagenet | cifar10-small | mnist-small)"
     )
@@ -44,9 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default="0-4", help="search seeds, e.g. 0-4 (default) or 0,3,7")
     p.add_argument("--evals", type=int, default=200, help="evaluations per run (both methods)")
     p.add_argument("--population", type=int, default=20, help="evolution population (official: 50)")
-    p.add_argument("--workers", type=int, default=1, help="runs in parallel processes")
+    add_grid_arguments(p, workers_help="runs in parallel processes (default 1)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    p.add_argument("--out", default=None, help="output folder (default results/)")
+    p.add_argument("--out", default=None, help="output folder (default results/spos_search)")
 
 
 def evolution_params(population: int) -> dict[str, int]:
@@ -85,124 +83,101 @@ def specs(
     return out
 
 
-def curves(paths: list[Path], evals: int) -> dict[str, np.ndarray]:
+def curves(runs: list[dict[str, Any]], evals: int) -> dict[str, np.ndarray]:
     """Best search-val top-1 after each evaluation: {method tag: seeds x evals}."""
+    from bench.analysis import step_values
+
     by: dict[str, list[np.ndarray]] = {}
-    for p in paths:
-        run = load_run(p)
-        inc = np.array([s["incumbent_score"] for s in run["steps"]], dtype=float)
+    for run in runs:
+        inc = step_values(run, "incumbent_score")
         if len(inc) < evals:  # a method that stopped early keeps its incumbent
             inc = np.concatenate([inc, np.full(evals - len(inc), inc[-1])])
         by.setdefault(run["meta"]["tag"], []).append(inc[:evals])
     return {k: np.stack(v) for k, v in by.items()}
 
 
-def report(
-    paths: list[Path], out: Path, evals: int, context: dict[str, str], name: str = "spos_search"
-) -> str:
-    """Write ``{name}.csv`` (one row per run), ``{name}.png`` (curves) and ``{name}.md``; return the Markdown."""
+def report(paths: list[Path], out: Path, evals: int, context: dict[str, str], prov: dict[str, Any]) -> str:
+    """``table.{md,csv,tex}``, ``runs.csv`` (one row per run) and ``curves.png``; return the Markdown."""
+    import pandas as pd
+
+    from bench.analysis import load_runs, paired_difference, run_params, verdict, write_table
+    from bench.metrics import fmt_pm, summarize_runs
+    from bench.plots import curves_figure
+    from bench.provenance import write_sidecar
+
+    runs = load_runs(paths)
     summary = summarize_runs(paths)
-    atomic_write_text(out / f"{name}.csv", summary.to_csv(index=False))
-    cur = curves(paths, evals)
+    write_table(summary, out / "runs", prov, formats=("csv",))
+    cur = curves(runs, evals)
     labels = {m: label for label, m in METHODS.items()}
     x = np.arange(1, evals + 1)
-    curves_figure(
-        {context.get("config", ""): (x, {labels.get(k, k): v for k, v in cur.items()})},
-        out / f"{name}.png",
-        xlabel="evaluated candidates",
-        ylabel="best search-val top-1 (%)",
-        title="SPOS evolution vs random search (mean ± std over seeds)",
-    )
-    lines = [f"# SPOS evolution vs random search ({context.get('config', '')} supernet)", ""]
-    lines += [f"- {k}: {v}" for k, v in context.items()]
-    lines += [
-        "",
-        "| method | runs | evals | best search-val top-1 (%) | test top-1 of found arch (%) | "
-        "FLOPs of found (M) | measured search s |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    curves_figure({context.get("config", ""): (x, {labels.get(k, k): v for k, v in cur.items()})},
+                  out / "curves.png", xlabel="evaluated candidates", ylabel="best search-val top-1 (%)",
+                  title="SPOS evolution vs random search (mean ± std over seeds)")
+    write_sidecar(out / "curves.png", prov)
+    rows = []
     for tag, g in summary.groupby("method", sort=False):
-        lines.append(
-            f"| {labels.get(tag, tag)} | {len(g)} | {int(g['n_evals'].mean())} "
-            f"| {fmt_pm(g['final_val_acc'].mean(), g['final_val_acc'].std(ddof=0))} "
-            f"| {fmt_pm(g['final_test_acc'].mean(), g['final_test_acc'].std(ddof=0))} "
-            f"| {fmt_pm(g['final_flops_m'].mean(), g['final_flops_m'].std(ddof=0), 3)} "
-            f"| {g['cost_s'].mean():.1f} |"
-        )
+        rows.append({"method": labels.get(tag, tag), "runs": len(g), "evals": int(g["n_evals"].mean()),
+                     "best search-val top-1 (%)": fmt_pm(g["final_val_acc"].mean(), g["final_val_acc"].std(ddof=0)),
+                     "test top-1 of found (%)": fmt_pm(g["final_test_acc"].mean(), g["final_test_acc"].std(ddof=0)),
+                     "FLOPs of found (M)": fmt_pm(g["final_flops_m"].mean(), g["final_flops_m"].std(ddof=0), 3),
+                     "search cost (s)": round(float(g["cost_s"].mean()), 1)})
+    evo_params = run_params(runs, "spos-evolution")
+    notes = [f"{k}: {v}" for k, v in context.items()]
+    notes.append("SPOS evolution settings (from the runs' meta): " + ", ".join(f"{k}={v}" for k, v in evo_params.items()))
     if set(cur) == set(METHODS.values()):
         evo, rnd = cur["spos-evolution"], cur["random"]
-        marks = sorted({m for m in (10, 25, 50, 100, 200, 500, 1000, evals) if m <= evals})
-        lines += [
-            "",
-            "Best search-val top-1 (mean ± std over seeds) after n evaluations:",
-            "",
-            "| n | SPOS evolution | random search |",
-            "|---|---|---|",
-        ]
-        for m in marks:
-            lines.append(
-                f"| {m} | {fmt_pm(evo[:, m - 1].mean(), evo[:, m - 1].std())} "
-                f"| {fmt_pm(rnd[:, m - 1].mean(), rnd[:, m - 1].std())} |"
-            )
-        piv = summary.pivot(index="seed", columns="method", values=["final_val_acc", "final_test_acc"])
-        paired = piv.dropna()
-        if len(paired):
-            dv = paired["final_val_acc"]["spos-evolution"] - paired["final_val_acc"]["random"]
-            dt = paired["final_test_acc"]["spos-evolution"] - paired["final_test_acc"]["random"]
-            lines += [
-                "",
-                f"Paired by seed ({len(paired)} seeds): evolution minus random = "
-                f"{dv.mean():+.2f} ± {dv.std(ddof=0):.2f} points search-val "
-                f"(evolution ahead in {int((dv > 0).sum())}, tied in {int((dv == 0).sum())}), "
-                f"{dt.mean():+.2f} ± {dt.std(ddof=0):.2f} points test "
-                f"(ahead in {int((dt > 0).sum())}, tied in {int((dt == 0).sum())}).",
-            ]
-    lines += [
-        "",
-        f"![curves]({name}.png)",
-        "",
-        "Published (SPOS paper, Fig. 3, ImageNet supernet): evolution finds better architectures than "
-        "random search at equal numbers of evaluated candidates; the figure's values are not in "
-        "shared/reference, so only the direction is compared here.",
-        "",
-    ]
-    text = "\n".join(lines)
-    atomic_write_text(out / f"{name}.md", text)
-    return text
+        notes += ["", "Best search-val top-1 (mean ± std over seeds) after n evaluations:", "",
+                  "| n | SPOS evolution | random search |", "|---|---|---|"]
+        for m in sorted({m for m in (10, 25, 50, 100, 200, 500, 1000, evals) if m <= evals}):
+            notes.append(f"| {m} | {fmt_pm(evo[:, m - 1].mean(), evo[:, m - 1].std())} "
+                         f"| {fmt_pm(rnd[:, m - 1].mean(), rnd[:, m - 1].std())} |")
+        piv = summary.pivot(index="seed", columns="method", values=["final_val_acc", "final_test_acc"]).dropna()
+        if len(piv):
+            notes.append("")
+            for col, what in (("final_val_acc", "search-val"), ("final_test_acc", "test")):
+                d = paired_difference(piv[col]["spos-evolution"], piv[col]["random"])
+                notes.append(f"Evolution minus random, {what} top-1, paired over {len(piv)} seeds: {verdict(d)}")
+    notes += ["", "![curves](curves.png)", "",
+              "Published (SPOS paper, Fig. 3, ImageNet supernet): evolution finds better architectures than random "
+              "search at equal numbers of evaluated candidates; the figure's values are not in shared/reference, so "
+              "only the direction is compared here (the intervals above say whether ours shows it)."]
+    title = f"SPOS evolution vs random search ({context.get('config', '')} supernet)"
+    write_table(pd.DataFrame(rows), out / "table", prov, title=title, notes=notes)
+    return (out / "table.md").read_text()
 
 
 def run(args: argparse.Namespace) -> int:
-    from reproduce.cmd_core import parse_seeds
+    from bench.paths import check_out_dir
+    from bench.provenance import provenance
+    from bench.runner import run_grid
+    from reproduce.cmd_core import grid_options, parse_seeds
+    from reproduce.cmd_supernet import ensure_supernet
 
     seeds = parse_seeds(args.seeds)
     if len(seeds) < 2:
         raise ValueError("--seeds must give at least 2 seeds (the comparison is over seeds; default 0-4)")
-    if args.evals < 2:
-        raise ValueError(f"--evals must be at least 2, got {args.evals}")
+    if not 2 <= args.evals <= 1_000_000:
+        raise ValueError(f"--evals must be between 2 and 1,000,000, got {args.evals}")
     evolution_params(args.population)
-    out = Path(args.out) if args.out else results_dir()
+    out = check_out_dir(args.out if args.out is not None else results_dir() / "spos_search")
     ckpt, note = ensure_supernet(args.config, args.checkpoint, args.data_root)
-    t0 = time.perf_counter()
-    paths = run_grid(
-        specs(args.config, ckpt, seeds, args.evals, args.population, args.device, args.data_root),
-        out / "runs" / "spos_search",
-        workers=args.workers,
-    )
-    context = _context(args.config, note, seeds, args.evals, args.population, time.perf_counter() - t0, paths)
-    context["command"] = (
-        f"`nasrepro reproduce spos-search --config {args.config} --seeds {args.seeds} --evals {args.evals} "
-        f"--population {args.population}`"
-    )
-    report(paths, out, args.evals, context)
-    print(f"wrote {out / 'spos_search.md'}, .csv, .png")
+    grid = specs(args.config, ckpt, seeds, args.evals, args.population, args.device, args.data_root)
+    paths = run_grid(grid, out / "runs", **grid_options(args, len(grid)))
+    context = _context(args.config, note, seeds, args.evals, paths)
+    report(paths, out, args.evals, context, provenance(sources={"checkpoint": ckpt}))
+    print(f"wrote {out / 'table.md'}, .csv, .tex, curves.png")
     return 0
 
 
-def _context(
-    config: str, note: str, seeds: list[int], evals: int, population: int, wall_s: float, paths: list[Path]
-) -> dict[str, str]:
+def _context(config: str, note: str, seeds: list[int], evals: int, paths: list[Path]) -> dict[str, str]:
+    import json
+
+    from bench.runner import ledger_path, load_run
+
     meta = load_run(paths[0])["meta"]
     keys = ("flops_limit_m", "bn_recal", "data_source", "splits", "device")
+    wall = sum(json.loads(ledger_path(p).read_text()).get("wall_s", 0.0) for p in paths if ledger_path(p).exists())
     return {
         "config": config,
         "supernet": note,
@@ -211,14 +186,14 @@ def _context(
         if seeds == list(range(seeds[0], seeds[-1] + 1))
         else ",".join(map(str, seeds)),
         "evaluations per run": str(evals),
-        "evolution": ", ".join(f"{k}={v}" for k, v in evolution_params(population).items()) + ", m_prob=0.1",
-        "wall time of the searches": f"{sum(float(load_run(p)['meta'].get('wall_s', 0)) for p in paths):.0f} s "
-        f"summed over runs ({wall_s:.0f} s in this call; runs already on disk are reused)",
+        "wall time of the searches": f"{wall:.0f} s summed over runs (measured when each run was made)",
     }
 
 
 def demo(out_dir: Path) -> str:
     """Tiny version on mnist-small: a short supernet training, then 3 seeds x 30 evaluations."""
+    from bench.provenance import provenance
+    from bench.runner import run_grid
     from bench.supernet.data import load_data
     from bench.supernet.train import default_settings, train_supernet
 
@@ -233,8 +208,9 @@ def demo(out_dir: Path) -> str:
     paths = run_grid(
         specs("mnist-small", str(ckpt), seeds, evals, 10, "cpu"), out_dir / "runs", progress=False
     )
-    context = _context("mnist-small", note, seeds, evals, 10, time.perf_counter() - t0, paths)
+    context = _context("mnist-small", note, seeds, evals, paths)
     context["note"] = (
-        "demo size: a barely trained supernet and 30 evaluations; see `nasrepro reproduce spos-search`"
+        f"demo size: a barely trained supernet and 30 evaluations ({time.perf_counter() - t0:.0f} s); "
+        "see `nasrepro reproduce spos-search`"
     )
-    return report(paths, out_dir, evals, context)
+    return report(paths, out_dir, evals, context, provenance(sources={"checkpoint": str(ckpt)}))

@@ -40,13 +40,17 @@ def test_spos_search_writes_table_curve_and_csv(ckpt: Path, tmp_path: Path) -> N
         str(out),
     ]
     assert main(argv) == 0
-    df = pd.read_csv(out / "spos_search.csv")
+    df = pd.read_csv(out / "runs.csv")
     assert sorted(df["method"]) == ["random", "random", "spos-evolution", "spos-evolution"]
     assert (df["n_evals"] == 6).all()
     assert df["final_test_acc"].between(0, 100).all()
-    md = (out / "spos_search.md").read_text()
-    assert "| SPOS evolution | 2 | 6 |" in md and "Paired by seed (2 seeds)" in md
-    assert (out / "spos_search.png").stat().st_size > 1000
+    md = (out / "table.md").read_text()
+    table = pd.read_csv(out / "table.csv").set_index("method")
+    assert table.loc["SPOS evolution", "runs"] == 2 and table.loc["SPOS evolution", "evals"] == 6
+    assert "paired over 2 seeds" in md
+    assert "population_num=4" in md  # settings cited from the runs' meta
+    assert "- command: `" in md and (out / "table.csv.provenance.json").exists()
+    assert (out / "curves.png").stat().st_size > 1000
     # a rerun reuses the finished runs (files unchanged)
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*.jsonl")}
     assert main(argv) == 0
