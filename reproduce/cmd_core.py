@@ -224,9 +224,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    from bench.analysis import write_results_index
+    from bench.paths import results_dir
+
+    root = Path(args.results) if args.results else results_dir()
+    if not root.is_dir():
+        raise ValueError(f"--results {root} is not a folder; give the results folder to index")
+    print(f"wrote {write_results_index(root)}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list methods, benchmarks and reproductions")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("index", help="regenerate results/README.md: every table with its command, commit and date")
+    p.add_argument("--results", default=None, help="results folder (default results/)")
+    p.set_defaults(func=cmd_index)
 
     p = sub.add_parser(
         "run",
