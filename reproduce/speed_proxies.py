@@ -1,10 +1,10 @@
-"""Scoring benchmark: seconds per NB201 cell for all zero-cost proxies, fused (:func:`score_all`)
+"""``nasrepro speed proxies``: seconds per NB201 cell for all zero-cost proxies, fused (:func:`score_all`)
 against one proxy at a time (:func:`score_each`, the reference code's way), with a check that both
 give the same scores.
 
-    python -m bench.bench_proxies [--cells 5] [--seed 0] [--batch 64] [--images PATH] [--out results]
+    nasrepro speed proxies [--cells 5] [--seed 0] [--batch 64] [--images PATH] [--out results/speed]
 
-Writes ``bench_proxies.md`` and ``bench_proxies.csv``. Times are wall clock and process CPU time on
+Writes ``proxies.md`` and ``proxies.csv``. Times are wall clock and process CPU time on
 one torch thread; the two ways alternate cell by cell (order swapped every cell) so that load from
 other processes on a shared machine hits both alike. The reference code also deep-copies the
 network for every measure; ``score_each`` does not, so the ratio here is, if anything, conservative.
@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # pandas and torch load when the measurement runs, not when the parser is built
+    import pandas as pd
 
-from bench.io import atomic_write_text
-from bench.paths import results_dir
+NAME = "proxies"
+DESCRIPTION = "zero-cost proxies on NB201 cells: all fused vs one at a time (seconds per cell, same scores)"
 
 
 def _timed(fn, *args):  # type: ignore[no-untyped-def]
@@ -40,6 +39,7 @@ def _same(a: float, b: float, rtol: float = 1e-5) -> bool:
 
 
 def run_benchmark(cells: int, seed: int, batch: int, images: str | None, dataset: str = "cifar10") -> tuple[pd.DataFrame, str]:
+    import pandas as pd
     import torch
 
     from bench.nb201.network import build_nb201_net
@@ -89,26 +89,26 @@ def report(frame: pd.DataFrame, provenance: str, batch: int) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.bench_proxies", description=__doc__.splitlines()[0] if __doc__ else None)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cells", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--images", default=None, help="npz / torchvision root / 'mnist' (default: shared CIFAR-10 if NASREPRO_DATA is set)")
-    p.add_argument("--out", default=None, help="output folder (default results/)")
-    args = p.parse_args(argv)
+    p.add_argument("--out", default=None, help="output folder (default results/speed)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from reproduce._speed import speed_dir, write_outputs
+
     if args.cells < 1:
-        print("error: --cells must be >= 1", file=sys.stderr)
-        return 2
-    frame, provenance = run_benchmark(args.cells, args.seed, args.batch, args.images)
-    out = Path(args.out) if args.out else results_dir()
-    atomic_write_text(out / "bench_proxies.csv", frame.to_csv(index=False, float_format="%.6g"))
-    text = report(frame, provenance, args.batch)
-    atomic_write_text(out / "bench_proxies.md", text)
+        raise ValueError(f"--cells must be >= 1, got {args.cells}")
+    with np.errstate(all="ignore"):
+        frame, images = run_benchmark(args.cells, args.seed, args.batch, args.images)
+    text = report(frame, images, args.batch)
+    rows = frame.to_dict("records")
+    path = write_outputs(NAME, speed_dir(args.out), rows, text.splitlines(), sources={"images": images})
     print(text)
+    print(f"wrote {path}")
     return 0 if bool(frame["same_scores"].all()) else 1
-
-
-if __name__ == "__main__":
-    np.seterr(all="ignore")
-    sys.exit(main())

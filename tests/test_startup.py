@@ -63,9 +63,8 @@ def test_tabular_rea_run_without_torch(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (out / "summary.csv").exists()
     assert (out / "rea" / "seed0.jsonl").is_file() and (out / "rea" / "seed1.jsonl").is_file()
-    # The command process itself never tries; worker processes may (bench/runner.py's _execute_quiet sets
-    # torch's thread count when torch is there and tolerates its absence).
     assert pid not in pids, "the nasrepro process tried to import torch for a tabular run"
+    assert not pids, f"worker processes {sorted(pids)} tried to import torch for a tabular run"
 
 
 def test_tabular_rea_run_one_process_never_tries_torch(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def test_default_data_mnist_small_runs_end_to_end() -> None:
 
 
 def test_throughput_measure_reports_images_per_second() -> None:
-    from bench.supernet.throughput import measure
+    from reproduce.speed_supernet_eval import measure
 
     row = measure("mnist-small", {"recal": _data(16, 1), "val": _data(16, 2)}, 2, 8, 8, "cpu")
     assert row["recal_images"] == 16 and row["val_images"] == 16 and row["images_per_s"] > 0

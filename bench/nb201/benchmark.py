@@ -236,6 +236,13 @@ class NB201Tabular(Benchmark):
         }
 
     def describe(self) -> dict[str, str]:
+        # The runner asks once per run; the table is read-only, so the answer is built once (a copy each time).
+        cached = self.__dict__.get("_describe")
+        if cached is None:
+            cached = self._describe = self._build_describe()
+        return dict(cached)
+
+    def _build_describe(self) -> dict[str, str]:
         if self._recorded_cost:
             cost = f"recorded official times (cost_{self.fidelity}_s), FLOPs model where a cell has none: "
         else:
