@@ -7,7 +7,9 @@ the runner calls, once, for the architecture the method recommends.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,8 @@ class SearchSpace:
 
     name: str = "space"
     choices: tuple[int, ...] = ()
+    enumerate_limit: int = 1_000_000
+    """Largest space (``size``, before the constraint) that :meth:`enumerate` lists."""
 
     # ---- codec -------------------------------------------------------------------
     def to_str(self, arch: Arch) -> str:
@@ -99,6 +103,20 @@ class SearchSpace:
                         out.append(child)
         return out
 
+    def sample_distinct(self, n: int, rng: np.random.Generator) -> list[Arch]:
+        """Up to ``n`` distinct valid architectures, uniformly at random (rejection, at most
+        ``50 n + 1000`` draws); when ``n`` reaches :attr:`size` (and the space can be enumerated) every
+        valid architecture, in a random order."""
+        if n >= self.size and self.size <= self.enumerate_limit:
+            every = self.enumerate()
+            return [every[i] for i in rng.permutation(len(every))]
+        seen: dict[Arch, None] = {}
+        tries = 0
+        while len(seen) < n and tries < 50 * n + 1000:
+            seen.setdefault(self.sample(rng), None)
+            tries += 1
+        return list(seen)
+
     def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
         """Uniform crossover (each decision from either parent); may violate a constraint."""
         mask = rng.random(len(a)) < 0.5
@@ -116,6 +134,41 @@ class SearchSpace:
     @property
     def size(self) -> int:
         return int(np.prod(self.choices, dtype=np.int64))
+
+    # ---- whole-space helpers -------------------------------------------------------
+    def enumerate(self, limit: int | None = None) -> list[Arch]:
+        """Every valid architecture, in a fixed order (lexicographic in the choices, the order of
+        ``itertools.product``). A space of more than ``limit`` architectures (default
+        :attr:`enumerate_limit`) is refused with ``ValueError``."""
+        limit = self.enumerate_limit if limit is None else int(limit)
+        if self.size > limit:
+            raise ValueError(f"space {self.name} has {self.size:,} architectures, more than the {limit:,} "
+                             "that enumerate() lists; sample it instead")
+        return [a for a in itertools.product(*(range(c) for c in self.choices)) if self.is_valid(a)]
+
+    def has_valid_completion(self, prefix: Sequence[int]) -> bool:
+        """Is there a valid architecture whose first decisions are ``prefix``?
+
+        Without a constraint: whenever the prefix is in range. Under one (``is_valid`` overridden),
+        the completions are checked one by one up to :attr:`enumerate_limit` of them; a space with a
+        larger constraint must override this (e.g. the supernet space: lightest completion vs. its
+        FLOPs limit)."""
+        prefix = tuple(prefix)
+        k = len(prefix)
+        if k > len(self.choices) or not all(
+            isinstance(c, (int, np.integer)) and 0 <= c < n for c, n in zip(prefix, self.choices)
+        ):
+            return False
+        if k == len(self.choices):
+            return self.is_valid(tuple(int(c) for c in prefix))
+        if type(self).is_valid is SearchSpace.is_valid:
+            return True
+        tail = self.choices[k:]
+        if int(np.prod(tail, dtype=np.int64)) > self.enumerate_limit:
+            raise NotImplementedError(
+                f"space {self.name}: override has_valid_completion (too many completions to check)")
+        head = tuple(int(c) for c in prefix)
+        return any(self.is_valid(head + t) for t in itertools.product(*(range(c) for c in tail)))
 
 
 @dataclass(frozen=True)
@@ -165,9 +218,16 @@ class Benchmark(ABC):
         """Public hook through which a method tells the benchmark about its state.
 
         The runner forwards :meth:`Method.hints` here after each ``tell``. Known keys:
-        ``frozen_prefix`` (tuple of choices of the leading decisions that the method has
-        frozen; a supernet evaluator may reuse cached features for it). A benchmark
-        ignores keys it does not use.
+
+        - ``frozen_prefix``: tuple of choices of the leading decisions that the method has
+          frozen; a supernet evaluator may reuse cached features for it (PCF-ES sends it);
+        - ``batch``: the index (any hashable value) of the batch of architectures the method is
+          asking now; it changes when a new batch begins. A benchmark whose evaluations share
+          state may use it for fairness within a batch (the NB201 weight pool snapshots itself
+          on a change, so every rollout of a batch inherits from the same pool state). PPO and
+          FNAS send it; a method without batches sends nothing.
+
+        A benchmark ignores keys it does not use.
         """
 
     def reset(self) -> None:  # noqa: B027 - optional hook, no-op by default

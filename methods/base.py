@@ -7,10 +7,12 @@ parameters; state is built lazily on the first ``ask`` (``_setup``).
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -136,13 +138,29 @@ def resolve_method(name: str, params: dict[str, Any] | None = None) -> Resolved:
 
 
 def make_method(name: str, space: SearchSpace, rng: np.random.Generator, **params: Any) -> Method:
+    """An instance of method ``name`` (or variant). A parameter named in the class's
+    :attr:`Method.data_params` and given as a string (a path, as a run's spec records it) is replaced by
+    what its loader returns, so the method receives data, never a path it would open itself."""
     cls = get_method(name)
     if name in _VARIANTS:
         params = {**_VARIANTS[name][1], **params}
+    params = load_data_params(cls, space, params)
     try:
         return cls(space, rng, **params)
     except TypeError as err:
         raise ValueError(f"bad parameter for method {name!r}: {err}") from None
+
+
+def load_data_params(cls: type[Method], space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with every string value of a :attr:`Method.data_params` parameter loaded."""
+    out = dict(params)
+    for key, loader_path in getattr(cls, "data_params", {}).items():
+        value = out.get(key)
+        if isinstance(value, (str, os.PathLike)) and str(value):
+            module, _, attr = loader_path.partition(":")
+            loader = getattr(importlib.import_module(module), attr)
+            out[key] = loader(str(value), space)
+    return out
 
 
 def parse_wrapper(text: str) -> tuple[str, dict[str, Any]]:
@@ -191,18 +209,34 @@ def apply_wrappers(method: Method, benchmark: Any, specs: tuple[str, ...] | list
 
 
 class Method:
-    """Base class: keeps the history of told observations and recommends the best."""
+    """Base class: keeps the history of told observations and recommends the best.
+
+    The base class owns the lazy set-up (``_setup`` runs once, before the first ``ask``, ``tell`` or
+    ``warm_start``; :attr:`is_setup` says whether it has) and the warm-start queue: architectures given
+    to :meth:`warm_start` are asked first, in order, before ``_ask`` is called (syne-tune's
+    ``points_to_evaluate``), unless the method overrides :meth:`_warm_start` to use them otherwise.
+    """
 
     registered_name: str = ""
+    data_params: ClassVar[dict[str, str]] = {}
+    """Parameters that carry data: ``{name: "module:function"}``, a loader ``loader(value: str, space)``.
+    :func:`make_method` replaces a string value (a path, which the runner's spec records and fingerprints)
+    by the loaded data before calling the constructor."""
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
         self.space = space
         self.rng = rng
 
     # -- lazy state ------------------------------------------------------------
+    @property
+    def is_setup(self) -> bool:
+        """True once ``_setup`` has run (the first ``ask``, ``tell`` or ``warm_start``)."""
+        return bool(self.__dict__.get("_is_setup", False))
+
     def _ensure_setup(self) -> None:
-        if not getattr(self, "_is_setup", False):
+        if not self.is_setup:
             self.history: list[tuple[Arch, float]] = []
+            self._warm_queue: list[Arch] = []
             self._setup()
             self._is_setup = True
 
@@ -212,7 +246,8 @@ class Method:
     # -- the protocol ------------------------------------------------------------
     def ask(self) -> Arch:
         self._ensure_setup()
-        return self._ask()
+        queued = self._pop_queued()
+        return queued if queued is not None else self._ask()
 
     def tell(self, arch: Arch, obs: Observation) -> None:
         self._ensure_setup()
@@ -239,6 +274,27 @@ class Method:
     def step_info(self) -> dict[str, Any]:
         """Extra facts logged with each record (e.g. spared rollouts); none by default."""
         return {}
+
+    # -- warm start --------------------------------------------------------------
+    def warm_start(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
+        """Start from known architectures (best first) and their scores (e.g. a zero-cost proxy's, on
+        another scale than the search signal). Default: ask ``archs`` first, in the given order (each is
+        then told as usual); a method that can use them better overrides :meth:`_warm_start`."""
+        archs = [tuple(int(c) for c in a) for a in archs]
+        scores = [float(s) for s in scores]
+        if len(archs) != len(scores):
+            raise ValueError(f"warm_start: {len(archs)} architectures but {len(scores)} scores")
+        self._ensure_setup()
+        self._warm_start(archs, scores)
+
+    def _warm_start(self, archs: list[Arch], scores: list[float]) -> None:
+        """Hook: use the warm-start architectures; by default queue them to be asked first."""
+        self._warm_queue.extend(archs)
+
+    def _pop_queued(self) -> Arch | None:
+        """The next warm-start architecture still to ask, or None (for ``propose``-like hooks)."""
+        self._ensure_setup()
+        return self._warm_queue.pop(0) if self._warm_queue else None
 
     # -- to implement ------------------------------------------------------------
     def _ask(self) -> Arch:

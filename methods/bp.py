@@ -9,7 +9,7 @@ with it, and trains the top ones. This is a documented, CPU-fast equivalent:
   construction, so the pairwise predictions are consistent and ranking a set needs one pass);
 - loss: the pairwise logistic (RankNet) loss over pairs of trained models with different
   scores (at most ``max_pairs`` pairs per step, drawn at random), plus L2 ``weight_decay``;
-  Adam, ``train_steps`` steps after every ``retrain_every`` new results (BRP-NAS trains in
+  Adam (:mod:`methods._policy`'s, torch's update), ``train_steps`` steps after every ``retrain_every`` new results (BRP-NAS trains in
   iterations of several models), continuing from the previous weights;
 - search: the first ``n_init`` asks are uniformly random (distinct); afterwards each ask ranks
   ``n_candidates`` valid candidates (all valid architectures when the space has at most that
@@ -25,12 +25,12 @@ All randomness (weights, pair sampling, candidates) comes from the method's ``rn
 
 from __future__ import annotations
 
-import itertools
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
 from bench.core import Arch, Observation, SearchSpace
+from methods._policy import Adam
 from methods.base import Method, register
 
 _ENUMERATE_LIMIT = 100_000
@@ -89,9 +89,7 @@ class BinaryPredictorSearch(Method):
             "b1": np.zeros(h),
             "w2": self.rng.normal(0.0, np.sqrt(1.0 / h), h),
         }
-        self._adam_m = {k: np.zeros_like(v) for k, v in self._params.items()}
-        self._adam_v = {k: np.zeros_like(v) for k, v in self._params.items()}
-        self._adam_t = 0
+        self._opt = Adam(self._params, float(self.lr))
         self._trained: set[Arch] = set()
         self._X: list[np.ndarray] = []
         self._y: list[float] = []
@@ -101,7 +99,7 @@ class BinaryPredictorSearch(Method):
         self._all: np.ndarray | None = None
         self._all_X: np.ndarray | None = None
         if self.space.size <= min(self.n_candidates, _ENUMERATE_LIMIT):
-            every = [a for a in itertools.product(*(range(c) for c in self.space.choices)) if self.space.is_valid(a)]
+            every = self.space.enumerate(limit=_ENUMERATE_LIMIT)
             self._all = np.asarray(every, dtype=np.int64).reshape(len(every), len(self.space.choices))
             self._all_X = self._encode(self._all).astype(np.float32)
 
@@ -135,7 +133,6 @@ class BinaryPredictorSearch(Method):
         return np.where(swap, j, i), np.where(swap, i, j)
 
     def _train(self, X: np.ndarray, y: np.ndarray, steps: int) -> None:
-        b1, b2, eps = 0.9, 0.999, 1e-8
         for _ in range(steps):
             win, lose = self._pairs(y)
             if len(win) == 0:
@@ -159,12 +156,7 @@ class BinaryPredictorSearch(Method):
                 "W1": Xs.T @ dpre + self.weight_decay * p["W1"],
                 "b1": dpre.sum(0),
             }
-            self._adam_t += 1
-            bc1, bc2 = 1 - b1**self._adam_t, 1 - b2**self._adam_t
-            for k, gr in grads.items():
-                self._adam_m[k] = b1 * self._adam_m[k] + (1 - b1) * gr
-                self._adam_v[k] = b2 * self._adam_v[k] + (1 - b2) * gr * gr
-                p[k] = p[k] - (self.lr / bc1) * self._adam_m[k] / (np.sqrt(self._adam_v[k] / bc2) + eps)
+            self._opt.step(grads)
 
     # -- candidates ----------------------------------------------------------------------
     def _candidates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -234,9 +226,8 @@ class BinaryPredictorSearch(Method):
             return [self._random_untrained() for _ in range(k)]
         return self._ranked_untrained(k) or [self._random_untrained()]
 
-    def warm_start(self, archs: list[Arch], scores: list[float]) -> None:
+    def _warm_start(self, archs: list[Arch], scores: list[float]) -> None:
         """Pre-train the predictor on proxy scores (non-finite ones dropped), skip the random phase."""
-        self._ensure_setup()
         s = np.asarray(scores, dtype=float)
         ok = np.isfinite(s)
         if ok.sum() < 2:

@@ -27,15 +27,18 @@ Spared and trained archs are counted (``step_info``); only trained ones are aske
 and only they can be recommended. ``calibration`` holds (predicted mean, std, real reward) of every
 trained arch the critic had a prediction for.
 
-**Transfer** (``transfer_from=PATH``, needs the critic): (arch, reward) of earlier runs written by the
-runner (a run directory, searched recursively for ``seed*.jsonl``, or one such file) pre-train the
-critic. Rescaling: each source file's rewards are z-scored within that file (another dataset has another
+**Transfer** (``transfer_from``, needs the critic): (arch, reward) of earlier runs pre-train the critic.
+The method receives data, never a path: ``transfer_from`` is a list of ``(archs, rewards, dataset)``, one
+per source run. A run's spec names a path (a run directory written by the runner, searched recursively
+for ``seed*.jsonl``, or one such file), which :func:`methods.base.make_method` loads with
+:func:`load_transfer` (the class's ``data_params``); only each step's ``arch`` and ``score`` are read
+(a run file also holds test accuracy, which a search must never see). Rescaling: each source file's rewards are z-scored within that file (another dataset has another
 scale), the new run's by its own running statistics. Trust: every transferred point has loss weight
 ``n0 / (n0 + n_trained)`` (``transfer_n0``), decaying as the new task's data arrive, and the critic's
 variance gets ``+ lambda * e^2``, with lambda that same weight and ``e^2`` the mean squared error (z units)
 of the critic's predictions on the last measured batch before it saw it; a transferred critic that
-is wrong on the new task therefore spares less. A run of another space -> ValueError; a missing path
--> FileNotFoundError.
+is wrong on the new task therefore spares less. Loading a run of another space -> ValueError; a missing
+path -> FileNotFoundError (both in ``make_method``, before the search starts).
 
 **Replay** (``replay=True``): a buffer of trained (arch, reward, log-prob at sampling time). Each PPO
 batch has ``ceil(B/2)`` fresh samples and ``B//2`` drawn uniformly from the buffer; a replayed item enters
@@ -48,7 +51,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -71,7 +74,8 @@ def transfer_files(path: Path | str) -> list[Path]:
 
 
 def load_transfer(path: Path | str, space: SearchSpace) -> list[tuple[list[Arch], np.ndarray, str]]:
-    """(archs, rewards, dataset) per source file; another space -> ValueError."""
+    """(archs, rewards, dataset) per source file; another space -> ValueError. Of each step only the
+    architecture and its search score are read. FNAS's loader for ``transfer_from`` (``data_params``)."""
     out = []
     for f in transfer_files(path):
         try:
@@ -101,13 +105,14 @@ class FNAS(PPO):
     """PPO + uncertainty-aware critic + transfer + replay (see module doc for the rules)."""
 
     conformance_params = {"batch_size": 4, "epochs": 2, "min_trained": 4}
+    data_params: ClassVar[dict[str, str]] = {"transfer_from": "methods.fnas:load_transfer"}
 
     def __init__(
         self,
         space: SearchSpace,
         rng: np.random.Generator,
         critic: bool = True,
-        transfer_from: str | None = None,
+        transfer_from: list[tuple[list[Arch], np.ndarray, str]] | None = None,
         replay: bool = True,
         uncertainty_k: float = 0.5,
         min_trained: int = 20,
@@ -121,20 +126,8 @@ class FNAS(PPO):
         **ppo_params: Any,
     ) -> None:
         super().__init__(space, rng, **ppo_params)
-        k = float(uncertainty_k)
-        if not math.isfinite(k) or k < 0:
-            raise ValueError(f"fnas: uncertainty_k must be a number >= 0, got {uncertainty_k}")
-        for name, flag in (("critic", critic), ("replay", replay), ("reuse_known", reuse_known)):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise ValueError(f"fnas: {name} must be True or False, got {flag!r}")
-        if transfer_from and not critic:
-            raise ValueError("fnas: transfer_from pre-trains the critic; set critic=True or drop transfer_from")
-        if replay_clip <= 0 or transfer_n0 < 0 or int(min_trained) < 0:
-            raise ValueError("fnas: need replay_clip > 0, transfer_n0 >= 0, min_trained >= 0")
         self.critic = critic
         self.transfer_from = transfer_from
-        if self.transfer_from:
-            transfer_files(self.transfer_from)  # a missing run fails now, not after the first batch
         self.replay = replay
         self.uncertainty_k = uncertainty_k
         self.min_trained = min_trained
@@ -147,6 +140,35 @@ class FNAS(PPO):
         self.spare_patience = spare_patience
 
     # -- state -----------------------------------------------------------------------
+    def _validate(self) -> None:
+        super()._validate()
+        k = float(self.uncertainty_k)
+        if not math.isfinite(k) or k < 0:
+            raise ValueError(f"fnas: uncertainty_k must be a number >= 0, got {self.uncertainty_k}")
+        for name in ("critic", "replay", "reuse_known"):
+            flag = getattr(self, name)
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"fnas: {name} must be True or False, got {flag!r}")
+        if self.transfer_from and not self.critic:
+            raise ValueError("fnas: transfer_from pre-trains the critic; set critic=True or drop transfer_from")
+        if self.replay_clip <= 0 or self.transfer_n0 < 0:
+            raise ValueError("fnas: need replay_clip > 0 and transfer_n0 >= 0")
+        for name, least in (("min_trained", 0), ("spare_patience", 0), ("ensemble_members", 2),
+                            ("critic_hidden", 1), ("replay_capacity", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"fnas: {name} must be an integer >= {least}, got {value!r}")
+        if isinstance(self.transfer_from, (str, Path)):
+            raise ValueError(
+                "fnas: transfer_from must be data, a list of (archs, rewards, dataset) as load_transfer returns; "
+                "a path is loaded by methods.base.make_method (or pass load_transfer(path, space))"
+            )
+        for source in self.transfer_from or ():
+            if len(source) < 2 or len(source[0]) != len(source[1]):
+                raise ValueError("fnas: each transfer_from entry is (archs, rewards[, dataset]) of equal lengths")
+            if not np.all(np.isfinite(np.asarray(source[1], dtype=float))):
+                raise ValueError("fnas: transfer_from has non-finite rewards")
+
     def _setup(self) -> None:
         super()._setup()
         self.n_trained = 0
@@ -171,7 +193,9 @@ class FNAS(PPO):
             dim = len(self.space.encode(tuple(0 for _ in self.space.choices)))
             self._ens = Ensemble(dim, np.random.default_rng(seed), self.ensemble_members, self.critic_hidden)
             if self.transfer_from:
-                for archs, rewards, _ in load_transfer(self.transfer_from, self.space):
+                for archs, rewards, *_ in self.transfer_from:
+                    archs = [self.space.check(a) for a in archs]
+                    rewards = np.asarray(rewards, dtype=float)
                     sd = float(rewards.std()) or 1.0
                     z = (rewards - rewards.mean()) / sd
                     self._ens.add(np.stack([self.space.encode(a) for a in archs]), z, group=1)
@@ -342,7 +366,7 @@ class FNAS(PPO):
             self._refit()
 
     def step_info(self) -> dict[str, Any]:
-        if not getattr(self, "_is_setup", False):
+        if not self.is_setup:
             return {}
         return {
             **super().step_info(),
@@ -361,3 +385,11 @@ register_variant("ppo+critic", "fnas", "PPO + the uncertainty-aware critic (no r
 register_variant("ppo+replay", "fnas", "PPO + replay without the critic (diagnostic)", critic=False, replay=True)
 register_variant("fnas-no-reuse", "fnas", "FNAS without reusing measured rewards of trained archs (diagnostic)",
                  critic=True, replay=True, reuse_known=False)
+# Transfer variants: the critic's pre-training data is per run (``--set transfer_from=RUN``); the grid of
+# `nasrepro reproduce fnas` passes an earlier PPO+critic run (``+transfer``) or that run with every
+# top-1% cell of the target task removed (``+transfer-heldout``: what a user transferring to a new task has).
+register_variant("ppo+critic+transfer", "fnas", "PPO + critic pre-trained on an earlier run (set transfer_from=RUN)",
+                 critic=True, replay=False)
+register_variant("ppo+critic+transfer-heldout", "fnas",
+                 "PPO + critic pre-trained on source data without the target's top cells (set transfer_from=RUN)",
+                 critic=True, replay=False)

@@ -19,7 +19,8 @@ section 5), with every open choice stated:
   ``k+1..k+f`` the same way (largest passing ``j <= f`` first) and freezes them.
 - Frozen blocks take the majority choice in every parent; mutation and crossover never touch them
   and random fills sample only the unfrozen blocks. The FLOPs limit still holds for every candidate
-  (each is re-checked); a frozen prefix for which no completion fits the limit raises ``ValueError``.
+  (each is re-checked); a frozen prefix for which no completion fits the limit raises ``ValueError``
+  (``space.has_valid_completion``; the supernet space answers from its FLOPs table).
 - Frozen blocks always form a prefix, announced to the benchmark through the public hook
   ``hints() -> {"frozen_prefix": choices}`` (the runner forwards it to ``Benchmark.announce``), so a
   supernet evaluator can reuse the prefix's cached features.
@@ -134,16 +135,10 @@ class PCFES(SPOSEvolution):
             self.all_frozen_generation = generation
 
     def _check_prefix_fits(self, prefix: list[int]) -> None:
-        table = getattr(self.space, "table", None)
-        limit = getattr(self.space, "flops_limit_m", None)
-        if table is None or limit is None:
-            return
-        k = len(prefix)
-        lightest = list(prefix) + [int(np.argmin(table.block_flops[i])) for i in range(k, len(self.space.choices))]
-        if table.flops_m(lightest) > limit:
+        if not self.space.has_valid_completion(prefix):
             raise ValueError(
-                f"frozen prefix {tuple(prefix)} leaves no subnet under the {limit:g}M FLOPs limit "
-                f"(lightest completion {table.flops_m(lightest):.2f}M): raise the limit or the threshold T"
+                f"frozen prefix {tuple(prefix)} has no valid completion in space {self.space.name} (every "
+                "completion breaks its constraint, e.g. the FLOPs limit): raise the limit or the threshold T"
             )
 
     def _apply(self, arch: Arch) -> Arch:
@@ -190,7 +185,7 @@ class PCFES(SPOSEvolution):
     def done(self) -> bool:
         """Converged: this generation fully told and either every block is frozen or the unfrozen
         blocks offer no unseen legal candidate (then SPOS-ES would only re-ask its best)."""
-        if not getattr(self, "_is_setup", False) or self._queue or self._pending:
+        if not self.is_setup or self._queue or self._pending:
             return False
         if len(self.frozen) == len(self.space.choices):
             return True
@@ -201,7 +196,7 @@ class PCFES(SPOSEvolution):
         return self.exhausted
 
     def hints(self) -> dict[str, Any]:
-        if not getattr(self, "_is_setup", False) or not self.frozen:
+        if not self.is_setup or not self.frozen:
             return {}
         return {"frozen_prefix": tuple(self.frozen)}
 

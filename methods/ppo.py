@@ -6,7 +6,8 @@ policy. An LSTM controller (MNAS/ENAS) would add capacity that NB201's 6 decisio
 not need, and would make the comparison unfair.
 
 Implementation: numpy with analytic gradients (for a softmax ``p`` and chosen option ``a``,
-d log p_a / d z = onehot(a) - p; d H / d z = -p * (log p + H)), Adam ascent on the logits.
+d log p_a / d z = onehot(a) - p; d H / d z = -p * (log p + H)), Adam ascent on the logits; the policy
+and the Adam step are :mod:`methods._policy`'s, shared with REINFORCE and BP.
 
 Update (one per batch of ``batch_size`` sampled architectures, ``epochs`` passes over it)::
 
@@ -29,7 +30,10 @@ from typing import Any
 import numpy as np
 
 from bench.core import Arch, Observation, SearchSpace
+from methods._policy import CategoricalPolicy
 from methods.base import Method, register
+
+__all__ = ["PPO", "CategoricalPolicy", "Item"]
 
 
 @dataclass
@@ -41,76 +45,6 @@ class Item:
     reward: float | None = None
     spared: bool = False  # reward predicted by a critic, not measured (FNAS)
     replay: bool = False  # drawn from a replay buffer (FNAS)
-
-
-class CategoricalPolicy:
-    """Independent softmax per decision, logits in one flat vector; Adam on the logits."""
-
-    def __init__(self, choices: tuple[int, ...], lr: float) -> None:
-        self.choices = tuple(int(n) for n in choices)
-        self.offsets = np.concatenate([[0], np.cumsum(self.choices)]).astype(int)
-        self.logits = np.zeros(int(self.offsets[-1]))
-        self.lr = lr
-        self._m = np.zeros_like(self.logits)
-        self._v = np.zeros_like(self.logits)
-        self._t = 0
-        self._probs: list[np.ndarray] | None = None
-
-    def probs(self) -> list[np.ndarray]:
-        if self._probs is not None:
-            return self._probs
-        out = []
-        for i in range(len(self.choices)):
-            z = self.logits[self.offsets[i] : self.offsets[i + 1]]
-            e = np.exp(z - z.max())
-            out.append(e / e.sum())
-        self._probs = out
-        return out
-
-    def sample(self, rng: np.random.Generator) -> Arch:
-        # inverse-CDF draws: one uniform per decision, so the stream of draws is fixed
-        return tuple(
-            int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
-            for p in self.probs()
-        )
-
-    def sample_many(self, rng: np.random.Generator, n: int) -> list[Arch]:
-        u = rng.random((n, len(self.choices)))
-        cols = [
-            np.minimum(np.searchsorted(np.cumsum(p), u[:, d], side="right"), len(p) - 1)
-            for d, p in enumerate(self.probs())
-        ]
-        return [tuple(int(c) for c in row) for row in np.stack(cols, axis=1)]
-
-    def log_prob(self, arch: Arch) -> float:
-        return float(sum(np.log(p[a]) for p, a in zip(self.probs(), arch)))
-
-    def log_probs(self, idx: np.ndarray) -> np.ndarray:
-        """Log-probs of many archs; ``idx``: (n, n_decisions) flat logit indices of the choices."""
-        logp = np.concatenate([np.log(p) for p in self.probs()])
-        return logp[idx].sum(axis=1)
-
-    def flat_index(self, archs: list[Arch]) -> np.ndarray:
-        return np.asarray(archs, dtype=int) + self.offsets[:-1][None, :]
-
-    def entropy_and_grad(self) -> tuple[float, np.ndarray]:
-        grad = np.zeros_like(self.logits)
-        total = 0.0
-        for i, p in enumerate(self.probs()):
-            logp = np.log(np.maximum(p, 1e-300))
-            h = float(-(p * logp).sum())
-            total += h
-            grad[self.offsets[i] : self.offsets[i + 1]] = -p * (logp + h)
-        return total, grad
-
-    def ascend(self, grad: np.ndarray, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
-        self._t += 1
-        self._m = b1 * self._m + (1 - b1) * grad
-        self._v = b2 * self._v + (1 - b2) * grad**2
-        mhat = self._m / (1 - b1**self._t)
-        vhat = self._v / (1 - b2**self._t)
-        self.logits += self.lr * mhat / (np.sqrt(vhat) + eps)
-        self._probs = None
 
 
 @register("ppo")
@@ -132,23 +66,29 @@ class PPO(Method):
         max_resample: int = 1000,
     ) -> None:
         super().__init__(space, rng)
-        if int(batch_size) < 1 or int(epochs) < 1:
-            raise ValueError("ppo: batch_size and epochs must be >= 1")
-        if not (0.0 < clip_eps < 1.0):
-            raise ValueError(f"ppo: clip_eps must lie in (0, 1), got {clip_eps}")
-        if lr <= 0 or entropy_coef < 0 or not (0.0 <= baseline_decay < 1.0):
-            raise ValueError("ppo: need lr > 0, entropy_coef >= 0 and 0 <= baseline_decay < 1")
-        self.batch_size = int(batch_size)
-        self.epochs = int(epochs)
-        self.lr = float(lr)
-        self.clip_eps = float(clip_eps)
-        self.entropy_coef = float(entropy_coef)
-        self.baseline_decay = float(baseline_decay)
-        self.max_resample = int(max_resample)
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.lr = lr
+        self.clip_eps = clip_eps
+        self.entropy_coef = entropy_coef
+        self.baseline_decay = baseline_decay
+        self.max_resample = max_resample
 
     # -- state -----------------------------------------------------------------------
+    def _validate(self) -> None:
+        """Parameter checks (run by ``_setup``: ``__init__`` only stores, scikit-learn's rule)."""
+        for name in ("batch_size", "epochs", "max_resample"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"ppo: {name} must be an integer >= 1, got {value!r}")
+        if not (0.0 < self.clip_eps < 1.0):
+            raise ValueError(f"ppo: clip_eps must lie in (0, 1), got {self.clip_eps}")
+        if self.lr <= 0 or self.entropy_coef < 0 or not (0.0 <= self.baseline_decay < 1.0):
+            raise ValueError("ppo: need lr > 0, entropy_coef >= 0 and 0 <= baseline_decay < 1")
+
     def _setup(self) -> None:
-        self.policy = CategoricalPolicy(self.space.choices, self.lr)
+        self._validate()
+        self.policy = CategoricalPolicy(self.space.choices, float(self.lr))
         self.baseline: float | None = None
         self.adv_scale: float | None = None
         self.n_updates = 0
@@ -225,7 +165,7 @@ class PPO(Method):
         w = self._importance_weights(items, logp_start)
         for _ in range(self.epochs):
             _, grad = self.surrogate(idx, adv, w, logp_start)
-            self.policy.ascend(grad)
+            self.policy.step(grad, maximize=True)
         self.n_updates += 1
 
     def surrogate(
@@ -275,8 +215,9 @@ class PPO(Method):
         """Hook: a measured reward arrived."""
 
     def hints(self) -> dict[str, Any]:
-        # a weight pool snapshots itself when this changes (strict fairness within a batch)
-        return {"ppo_batch": self.n_updates} if getattr(self, "_is_setup", False) else {}
+        # the index of the current batch: a weight pool snapshots itself when it changes (strict
+        # fairness within a batch; see Benchmark.announce)
+        return {"batch": self.n_updates} if self.is_setup else {}
 
     def policy_probs(self) -> list[np.ndarray]:
         """The current per-decision probabilities (for plots and tests)."""
@@ -284,6 +225,6 @@ class PPO(Method):
         return self.policy.probs()
 
     def step_info(self) -> dict[str, Any]:
-        if not getattr(self, "_is_setup", False):
+        if not self.is_setup:
             return {}
         return {"ppo_updates": self.n_updates}

@@ -27,27 +27,17 @@ class RandomSearch(Method):
     def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
         super().__init__(space, rng)
 
-    def _setup(self) -> None:
-        # Architectures queued by a warm start (see warm_start), asked before random draws.
-        self._queue: list[Arch] = []
-
     def _ask(self) -> Arch:
-        if self._queue:
-            return self._queue.pop(0)
         return self.space.sample(self.rng)
 
     def _tell(self, arch: Arch, obs: Observation) -> None:
         pass
 
     # -- hooks used by the zero-cost wrappers (methods/zero_cost.py) --------------------
+    # warm_start: the base class's queue (the notebook's RAND + warmup: the proxy-sorted pool is
+    # trained first, in order, then sampling goes on at random).
     def propose(self, k: int) -> list[Arch]:
-        """``k`` candidates drawn the way ``ask`` draws (the queued one first, if any)."""
-        self._ensure_setup()
-        first = [self._queue.pop(0)] if self._queue else []
+        """``k`` candidates drawn the way ``ask`` draws (the next warm-start one first, if any)."""
+        queued = self._pop_queued()
+        first = [queued] if queued is not None else []
         return first + [self.space.sample(self.rng) for _ in range(k - len(first))]
-
-    def warm_start(self, archs: list[Arch], scores: list[float]) -> None:
-        """Ask ``archs`` first, in the given order (the notebook's RAND + warmup: the
-        proxy-sorted pool is trained first, then sampling goes on at random)."""
-        self._ensure_setup()
-        self._queue.extend(archs)

@@ -55,7 +55,7 @@ class AgingEvolution(Method):
             raise ValueError("rea: sample_size > population_size needs sample_with_replacement=True")
         self._population: deque[tuple[Arch, float]] = deque()
         self._n_initial = 0  # initial members asked so far
-        self._seed_queue: list[Arch] = []  # initial members given by a warm start
+        self._seed_queue: list[Arch] = []  # initial members given by a warm start (_warm_start)
 
     # -- the loop --------------------------------------------------------------------
     def _initialising(self) -> bool:
@@ -109,8 +109,7 @@ class AgingEvolution(Method):
                 out.append(child)
         return out
 
-    def warm_start(self, archs: list[Arch], scores: list[float]) -> None:
+    def _warm_start(self, archs: list[Arch], scores: list[float]) -> None:
         """Initial population from ``archs`` (best proxy first; the notebook's AE + warmup),
         topped up with random architectures when fewer than ``population_size`` are given."""
-        self._ensure_setup()
         self._seed_queue.extend(archs[: max(0, self.population_size - self._n_initial)])

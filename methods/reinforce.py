@@ -19,7 +19,8 @@ Semantics followed (read from the reference code and its scripts):
   the reward is the score as told (validation accuracy in percent for NB201);
 - the recommended architecture is the best by score among all evaluated (``max(trace)``).
 
-Implemented in numpy (a 6x5 policy does not need torch); the rng is the method's generator.
+Implemented in numpy (a 6x5 policy does not need torch; the policy and the Adam step are
+:mod:`methods._policy`'s, shared with PPO and BP); the rng is the method's generator.
 Under a constraint (``space.is_valid``) the policy draws again until the draw is valid; after
 ``max_resample`` invalid draws it samples the policy restricted to valid architectures by
 importance resampling of ``max_resample`` uniform valid ones.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.core import Arch, Observation, SearchSpace
+from methods._policy import CategoricalPolicy
 from methods.base import Method, register
 
 
@@ -56,10 +58,8 @@ class Reinforce(Method):
                 f"reinforce needs learning_rate > 0 and 0 <= ema_momentum < 1, got "
                 f"{self.learning_rate} and {self.ema_momentum}"
             )
-        self._logits = [1e-3 * self.rng.standard_normal(n) for n in self.space.choices]
-        self._m = [np.zeros(n) for n in self.space.choices]
-        self._v = [np.zeros(n) for n in self.space.choices]
-        self._t = 0
+        logits = np.concatenate([1e-3 * self.rng.standard_normal(n) for n in self.space.choices])
+        self.policy = CategoricalPolicy(self.space.choices, self.learning_rate, logits)
         self._ema_num = 0.0
         self._ema_den = 0.0
 
@@ -67,30 +67,19 @@ class Reinforce(Method):
     def probs(self) -> list[np.ndarray]:
         """Current policy: one probability vector per decision."""
         self._ensure_setup()
-        out = []
-        for z in self._logits:
-            e = np.exp(z - z.max())
-            out.append(e / e.sum())
-        return out
+        return self.policy.probs()
 
     def _draw(self, k: int = 1) -> list[Arch]:
         """``k`` independent valid draws from the policy (inverse CDF, one uniform per decision)."""
-        probs = self.probs()
-        cdfs = [np.cumsum(p) for p in probs]
         out: list[Arch] = []
         for _ in range(self.max_resample):
-            U = self.rng.random((k - len(out), len(cdfs)))
-            cols = [np.minimum(np.searchsorted(c, U[:, i] * c[-1], side="right"), len(c) - 1)
-                    for i, c in enumerate(cdfs)]
-            for row in zip(*cols):
-                arch = tuple(int(x) for x in row)
-                if self.space.is_valid(arch):
-                    out.append(arch)
+            out += [a for a in self.policy.sample_many(self.rng, k - len(out)) if self.space.is_valid(a)]
             if len(out) == k:
                 return out
         # The policy has drifted onto invalid architectures (it only ever sees valid ones, so a
         # negative advantage can push mass there). Sample the policy *conditioned on validity*
         # approximately: sampling-importance-resampling from uniform valid draws.
+        probs = self.policy.probs()
         pool = [self.space.sample(self.rng) for _ in range(self.max_resample)]
         logp = np.array([sum(np.log(probs[i][c] + 1e-300) for i, c in enumerate(a)) for a in pool])
         w = np.exp(logp - logp.max())
@@ -99,17 +88,7 @@ class Reinforce(Method):
 
     def _step(self, arch: Arch, advantage: float) -> None:
         """One Adam step on ``-log p(arch) * advantage`` (torch.optim.Adam's update)."""
-        b1, b2, eps = 0.9, 0.999, 1e-8
-        self._t += 1
-        bc1, bc2 = 1 - b1**self._t, 1 - b2**self._t
-        for i, p in enumerate(self.probs()):
-            onehot = np.zeros_like(p)
-            onehot[arch[i]] = 1.0
-            grad = -(onehot - p) * advantage
-            self._m[i] = b1 * self._m[i] + (1 - b1) * grad
-            self._v[i] = b2 * self._v[i] + (1 - b2) * grad * grad
-            denom = np.sqrt(self._v[i]) / np.sqrt(bc2) + eps
-            self._logits[i] = self._logits[i] - (self.learning_rate / bc1) * self._m[i] / denom
+        self.policy.step(self.policy.grad_log_prob(arch) * advantage, maximize=True)
 
     # -- ask/tell ----------------------------------------------------------------------
     def _ask(self) -> Arch:
@@ -128,7 +107,7 @@ class Reinforce(Method):
         self._ensure_setup()
         return self._draw(k)
 
-    def warm_start(self, archs: list[Arch], scores: list[float], epochs: int = 20) -> None:
+    def _warm_start(self, archs: list[Arch], scores: list[float], epochs: int = 20) -> None:
         """Pre-train the policy towards the proxy's top pool, at no training cost.
 
         ``epochs`` passes over ``archs`` in a random order, each a policy-gradient step with
@@ -137,7 +116,6 @@ class Reinforce(Method):
         most of the way). The reward baseline is untouched: proxy scores are on another scale
         than validation accuracy.
         """
-        self._ensure_setup()
         for _ in range(epochs):
             for i in self.rng.permutation(len(archs)):
                 self._step(archs[int(i)], 1.0)

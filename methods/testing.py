@@ -12,8 +12,13 @@ or, in pytest, parametrise over :data:`CHECKS` and :func:`methods.registry` (see
 Checks (each a function ``check_<name>(case)`` in :data:`CHECKS`):
 
 - ``init_stores_params``: scikit-learn's rule: after ``__init__`` the instance attributes are
-  exactly the constructor's parameters plus ``space`` and ``rng``, holding the values given,
-  and construction draws nothing from ``rng``;
+  exactly the constructor's parameters plus ``space`` and ``rng``, holding the values given;
+- ``init_inert``: and ``__init__`` does nothing else: it draws nothing from ``rng``, coerces
+  nothing (each stored attribute *is* the object given: every parameter, defaults included, is
+  passed as a fresh object such as ``np.int64(4)`` for ``4``, so ``int(x)`` or ``float(x)`` shows),
+  and touches no file (``open``, ``Path.open``, ``os.stat``, ``os.listdir`` and ``os.scandir``
+  raise during construction); checks and loading belong in ``_setup``, data comes through
+  :attr:`~methods.base.Method.data_params`;
 - ``valid_archs``: every ``ask`` returns a tuple of Python ints that is valid in the space;
 - ``recommend_told``: ``recommend()`` is an architecture that was told, also after one tell;
 - ``deterministic``: the same seed gives the same trajectory, whatever the global random state
@@ -24,6 +29,12 @@ Checks (each a function ``check_<name>(case)`` in :data:`CHECKS`):
   :class:`~bench.core.Benchmark` is reachable from the method object afterwards;
 - ``constrained_space``: on the same space with an added constraint (about 40% of the
   architectures invalid), every ask is valid;
+- ``tell_unasked``: ``tell`` of a valid architecture that was not asked (before the first ask and
+  between ask/tell pairs: a warm start's or a wrapper's result) is accepted, and the method goes on
+  asking valid architectures;
+- ``params_round_trip``: the resolved parameters (:func:`methods.base.resolve_method`: defaults
+  included, as a run's meta line records them) survive a JSON round trip unchanged, and passed back
+  as explicit parameters they give the same trajectory as the defaults;
 - ``budget_runner``: through :func:`bench.runner.run_search`, an evaluation budget gives exactly
   that many evaluations, a time budget stops at the first evaluation that reaches it, and every
   record (including ``step_info``) is JSON-serialisable.
@@ -43,24 +54,30 @@ ask, tell, ask, tell, ... as the runner does.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import copy
 import gc
 import importlib
 import inspect
+import io
 import json
 import os
+import pathlib
 import random
 import subprocess
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
 from bench.core import Arch, Benchmark, Observation, SearchSpace
-from methods.base import Method, get_method
+from methods.base import Method, get_method, make_method, resolve_method
 
 N_EVALS = 30
 Wrap = Callable[[Method, SearchSpace, np.random.Generator], Method]
@@ -202,7 +219,7 @@ class Case:
 
     def build(self, space: SearchSpace, seed: int) -> Method:
         rng = np.random.default_rng(seed)
-        method = get_method(self.name)(space, rng, **self.params)
+        method = make_method(self.name, space, rng, **self.params)
         wrap = _import(self.wrap)() if isinstance(self.wrap, str) else self.wrap
         return wrap(method, space, rng) if wrap is not None else method
 
@@ -255,7 +272,6 @@ def init_param_names(cls: type) -> set[str]:
 def check_init_stores_params(case: Case) -> None:
     space = make_space(case.space)
     rng = np.random.default_rng(1)
-    state = json.dumps(rng.bit_generator.state, sort_keys=True, default=str)
     cls = get_method(case.name)
     method = cls(space, rng, **case.params)
     expected = init_param_names(cls)
@@ -268,8 +284,71 @@ def check_init_stores_params(case: Case) -> None:
     assert method.space is space and method.rng is rng, f"{case.name}: __init__ must store space and rng as given"
     for key, value in case.params.items():
         assert getattr(method, key) is value or getattr(method, key) == value, f"{case.name}: param {key} not stored as given"
+
+
+class FileAccessError(AssertionError):
+    """Raised by the file functions that :func:`no_file_access` patches."""
+
+
+@contextlib.contextmanager
+def no_file_access() -> Iterator[None]:
+    """Make ``open``, ``Path.open``, ``os.stat``/``lstat``, ``os.listdir`` and ``os.scandir`` raise
+    :class:`FileAccessError` (not an ``OSError``, so a method cannot swallow it)."""
+
+    def refuse(name: str) -> Callable[..., Any]:
+        def fn(*args: Any, **kwargs: Any) -> Any:
+            raise FileAccessError(f"{name}({str(args[0]) if args else ''!r})")
+        return fn
+
+    patches = [mock.patch.object(builtins, "open", refuse("open")), mock.patch.object(io, "open", refuse("open")),
+               mock.patch.object(pathlib.Path, "open", refuse("Path.open"))]
+    patches += [mock.patch.object(os, name, refuse(f"os.{name}")) for name in ("stat", "lstat", "listdir", "scandir")]
+    with contextlib.ExitStack() as stack:
+        for p in patches:
+            stack.enter_context(p)
+        yield
+
+
+class _Str(str):
+    """A string that ``str(x)`` would replace by a new plain ``str``."""
+
+
+def fresh_object(value: Any) -> Any:
+    """An equal value that is a new object (so storing a coerced copy is seen by ``is``): numpy
+    scalars for ints, floats and bools, a ``str`` subclass for strings, shallow copies of containers."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.bool_(value)
+    if isinstance(value, (int, np.integer)):
+        return np.int64(value)
+    if isinstance(value, (float, np.floating)):
+        return np.float64(value)
+    if isinstance(value, str):
+        return _Str(value)
+    if isinstance(value, (list, dict, set, tuple)):
+        return copy.copy(value)
+    return value
+
+
+def check_init_inert(case: Case) -> None:
+    space = make_space(case.space)
+    rng = np.random.default_rng(1)
+    state = json.dumps(rng.bit_generator.state, sort_keys=True, default=str)
+    cls = get_method(case.name)
+    given = {k: fresh_object(v) for k, v in resolve_method(case.name, case.params).params.items()}
+    try:
+        with no_file_access():
+            method = cls(space, rng, **given)
+    except FileAccessError as err:
+        raise AssertionError(f"{case.name}: __init__ touched a file: {err} (scikit-learn rule: only store the "
+                             "parameters; load data in _setup or through the class's data_params)") from None
     after = json.dumps(rng.bit_generator.state, sort_keys=True, default=str)
     assert after == state, f"{case.name}: __init__ drew from rng; draw lazily in _setup"
+    for key, value in given.items():
+        stored = vars(method).get(key, None)
+        assert stored is value, (
+            f"{case.name}: __init__ stored parameter {key!r} as {stored!r} ({type(stored).__name__}), not the "
+            f"very object given ({type(value).__name__}): store it as given, check or convert it in _setup"
+        )
 
 
 def check_valid_archs(case: Case) -> None:
@@ -388,6 +467,60 @@ def check_constrained_space(case: Case) -> None:
     trajectory(case, seed=17, constrained=True)
 
 
+def check_tell_unasked(case: Case) -> None:
+    space = make_space(case.space)
+    bench = SyntheticBenchmark(space)
+    method = case.build(space, seed=19)
+    other = np.random.default_rng(12345)
+    bench_rng = np.random.default_rng(0)
+    told: set[Arch] = set()
+
+    def tell_unasked(when: str) -> None:
+        arch = space.sample(other)
+        try:
+            method.tell(arch, bench.query(arch, bench_rng))
+        except Exception as err:  # any error is the finding
+            raise AssertionError(f"{case.name}: tell of a valid architecture it did not ask ({when}) raised "
+                                 f"{type(err).__name__}: {err}") from None
+        told.add(arch)
+
+    tell_unasked("before the first ask")
+    every = max(case.n_evals // 3, 1)
+    for step in range(case.n_evals):
+        try:
+            arch = method.ask()
+        except Exception as err:
+            raise AssertionError(f"{case.name}: ask #{step} raised {type(err).__name__}: {err} after tells of "
+                                 "architectures it did not ask") from None
+        _assert_valid(space, arch, step)
+        method.tell(arch, bench.query(arch, bench_rng))
+        told.add(arch)
+        if step % every == every - 1:
+            tell_unasked(f"after tell #{step}")
+            if step % (2 * every) == 2 * every - 1:
+                tell_unasked(f"twice after tell #{step}")
+    rec = tuple(method.recommend())
+    assert rec in told, f"{case.name}: recommend() returned {rec}, never told"
+
+
+def check_params_round_trip(case: Case) -> None:
+    params = resolve_method(case.name, case.params).params
+    try:
+        text = json.dumps(params, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise AssertionError(f"{case.name}: resolved parameters are not JSON ({err}); a run's meta line records "
+                             "them: use plain numbers, strings, bools, None, lists and dicts") from None
+    back = json.loads(text)
+    assert back == params, f"{case.name}: resolved parameters change in a JSON round trip: {params} -> {back}"
+    explicit = Case(case.name, space=case.space, params=back, n_evals=case.n_evals, wrap=case.wrap)
+    a = trajectory(case, seed=23)
+    b = trajectory(explicit, seed=23)
+    assert a == b, (
+        f"{case.name}: its resolved parameters, given explicitly, change the trajectory (first difference at "
+        f"step {_first_diff(a, b)}): a default the method tells apart from the same value given?"
+    )
+
+
 def check_budget_runner(case: Case) -> None:
     from bench.runner import Budget, run_search
 
@@ -416,6 +549,9 @@ CHECKS: dict[str, Callable[[Case], None]] = {
     "no_test_access": check_no_test_access,
     "constrained_space": check_constrained_space,
     "budget_runner": check_budget_runner,
+    "init_inert": check_init_inert,
+    "tell_unasked": check_tell_unasked,
+    "params_round_trip": check_params_round_trip,
 }
 
 
@@ -432,7 +568,7 @@ def check_method(
     for check_name, check in CHECKS.items():
         if check_name in skip:
             continue
-        if check_name == "init_stores_params" and wrap is not None:
+        if check_name in ("init_stores_params", "init_inert") and wrap is not None:
             continue  # the wrapper's own __init__ is checked separately
         if check_name == "deterministic_other_process" and wrap is not None and not isinstance(wrap, str):
             continue

@@ -8,15 +8,17 @@ runner logs them with every record): ``proxy_calls`` (distinct architectures sco
 ``proxy_cost_s`` (their summed seconds) and ``proxy_nonfinite`` (scores that were NaN/inf; such
 an architecture ranks below every finite score, it is never given a made-up number).
 
-Two optional hooks on the inner method (ours implement both; see random_search, rea, reinforce, bp):
+Two hooks on the inner method:
 
-- ``warm_start(archs, scores)``: start from the proxy's top architectures (best first);
-  random search asks them first, in proxy order (the reference notebook's RAND + warmup);
-  aging evolution takes them as its initial population (the notebook's AE + warmup);
-  REINFORCE pre-trains its policy towards them; BP pre-trains its predictor on their proxy ranks.
-  Fallback for a method without the hook: the wrapper asks the pool first, in proxy order, and
-  tells the inner method the results (the method must accept told architectures it did not ask).
-- ``propose(k) -> list[Arch]``: ``k`` candidates drawn the way the method's ``ask`` draws them,
+- ``warm_start(archs, scores)`` (every method has it, :meth:`methods.base.Method.warm_start`): start
+  from the proxy's top architectures (best first). The base class queues them: they are asked first,
+  in proxy order, then told as usual (syne-tune's ``points_to_evaluate``); random search does just
+  that (the reference notebook's RAND + warmup), and so does every method without its own
+  ``_warm_start`` (PPO, FNAS, SPOS-ES, ...: they must accept told architectures they did not ask, which
+  the conformance suite's ``tell_unasked`` checks). Methods that override the ``_warm_start`` hook:
+  aging evolution takes them as its initial population (the notebook's AE + warmup); REINFORCE
+  pre-trains its policy towards them; BP pre-trains its predictor on their proxy ranks.
+- ``propose(k) -> list[Arch]`` (optional; random_search, rea, reinforce and bp have it): ``k`` candidates drawn the way the method's ``ask`` draws them,
   without advancing its learning (random: ``k`` samples; REINFORCE: ``k`` policy draws; aging
   evolution: one tournament, then ``k`` distinct mutations of the parent, or all neighbours when
   ``k`` reaches their number, as the notebook's ``mutate_spec_zero_cost``). The method is then told
@@ -37,19 +39,15 @@ tool is unreleased, see shared/reference/NOTES.md 1d):
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.core import Arch, Benchmark, Observation, SearchSpace
 from methods.base import Method, register_wrapper
 
 Scorer = Callable[[Arch], float]
-_ENUMERATE_LIMIT = 1_000_000
 
 
 class TableScorer:
@@ -144,6 +142,9 @@ class _Wrapper(Method):
     def hints(self) -> dict[str, Any]:
         return self.inner.hints()
 
+    def done(self) -> bool:
+        return self.inner.done()
+
     def step_info(self) -> dict[str, Any]:
         self._ensure_setup()
         return {**self.inner.step_info(), **self._ledger.info()}
@@ -152,9 +153,8 @@ class _Wrapper(Method):
         self._ensure_setup()
         return _propose(self.inner, k)
 
-    def warm_start(self, archs: list[Arch], scores: list[float]) -> None:
-        self._ensure_setup()
-        _warm_start(self.inner, archs, scores)
+    def _warm_start(self, archs: list[Arch], scores: list[float]) -> None:
+        self.inner.warm_start(archs, scores)
 
 
 def _propose(inner: Method, k: int) -> list[Arch]:
@@ -163,29 +163,6 @@ def _propose(inner: Method, k: int) -> list[Arch]:
         return list(hook(k))
     first = inner.ask()
     return [first] + [inner.space.mutate(first, inner.rng) for _ in range(k - 1)]
-
-
-def _warm_start(inner: Method, archs: list[Arch], scores: list[float]) -> bool:
-    """True if the inner method took the pool; False if the caller must ask it first."""
-    hook = getattr(inner, "warm_start", None)
-    if hook is None:
-        return False
-    hook(archs, scores)
-    return True
-
-
-def distinct_sample(space: SearchSpace, n: int, rng: np.random.Generator) -> list[Arch]:
-    """``n`` distinct valid architectures, uniformly at random; all of them (in a random order)
-    when ``n`` reaches the size of the space."""
-    if n >= space.size and space.size <= _ENUMERATE_LIMIT:
-        every = [a for a in itertools.product(*(range(c) for c in space.choices)) if space.is_valid(a)]
-        return [tuple(int(c) for c in every[i]) for i in rng.permutation(len(every))]
-    seen: dict[Arch, None] = {}
-    tries = 0
-    while len(seen) < n and tries < 50 * n + 1000:
-        seen.setdefault(space.sample(rng), None)
-        tries += 1
-    return list(seen)
 
 
 class ZeroCostWarmup(_Wrapper):
@@ -203,15 +180,13 @@ class ZeroCostWarmup(_Wrapper):
             raise ValueError(f"zero-cost warmup needs n_warmup >= 1 and pool_size >= 1 or None, got "
                              f"{self.n_warmup} and {self.pool_size}")
         self._ledger = _ProxyLedger(self.scorer)
-        cells = distinct_sample(self.space, int(self.n_warmup), self.rng)
+        cells = self.space.sample_distinct(int(self.n_warmup), self.rng)
         ranked = sorted(cells, key=self._ledger.key, reverse=True)  # stable: ties keep sample order
         pool = ranked if self.pool_size is None else ranked[: int(self.pool_size)]
-        self._queue: list[Arch] = []
-        if not _warm_start(self.inner, pool, [self._ledger.score(a) for a in pool]):
-            self._queue = list(pool)
+        self.inner.warm_start(pool, [self._ledger.score(a) for a in pool])
 
     def _ask(self) -> Arch:
-        return self._queue.pop(0) if self._queue else self.inner.ask()
+        return self.inner.ask()
 
 
 class ZeroCostMove(_Wrapper):

@@ -19,11 +19,15 @@ def test_conformance() -> None:
 
 def test_bad_input() -> None:
     space, rng = ToySpace(), np.random.default_rng(0)
-    with pytest.raises(ValueError, match="uncertainty_k"):
-        make_method("fnas", space, rng, uncertainty_k=-0.1)
-    with pytest.raises(ValueError, match="critic"):
-        make_method("fnas", space, rng, critic=False, transfer_from="x")
-    with pytest.raises(FileNotFoundError):
+    data = [([(0,) * 6, (1,) * 6], np.array([1.0, 2.0]), "cifar10")]
+    for bad, needle in (({"uncertainty_k": -0.1}, "uncertainty_k"), ({"critic": False, "transfer_from": data}, "critic"),
+                        ({"ensemble_members": 1}, "ensemble")):
+        m = make_method("fnas", space, rng, **bad)
+        with pytest.raises(ValueError, match=needle):
+            m.ask()  # __init__ only stores (scikit-learn rule): checks run on the first ask
+    with pytest.raises(ValueError, match="must be data"):  # a path given to the class itself is refused
+        FNAS(space, rng, transfer_from="/some/run").ask()
+    with pytest.raises(FileNotFoundError):  # make_method loads a path at once: a missing run fails now
         make_method("fnas", space, rng, transfer_from="/nonexistent/run")
 
 
@@ -31,9 +35,8 @@ def test_transfer_from_other_space_is_refused(tmp_path) -> None:
     f = tmp_path / "fnas" / "seed0.jsonl"
     f.parent.mkdir()
     f.write_text(json.dumps({"type": "meta", "space": "nb201"}) + "\n" + json.dumps({"type": "final"}) + "\n")
-    m = FNAS(ToySpace(), np.random.default_rng(0), transfer_from=str(tmp_path))
     with pytest.raises(ValueError, match="same space"):
-        m.ask()
+        make_method("fnas", ToySpace(), np.random.default_rng(0), transfer_from=str(tmp_path))
 
 
 def test_spared_are_not_asked_and_counts_add_up() -> None:
@@ -81,7 +84,8 @@ def test_transfer_loads_earlier_run(tmp_path) -> None:
     path = execute(spec, tmp_path)
     data = load_transfer(tmp_path, ToySpace())
     assert len(data) == 1 and len(data[0][0]) == 60
-    m = FNAS(ToySpace(), np.random.default_rng(0), transfer_from=str(path), batch_size=6)
+    m = make_method("fnas", ToySpace(), np.random.default_rng(0), transfer_from=str(path), batch_size=6)
+    assert m.transfer_from[0][0] == data[0][0]  # the method received the data, not the path
     bench = make_toy()
     for _ in range(30):
         a = m.ask()
@@ -105,5 +109,6 @@ def test_ensemble_fits_and_spreads() -> None:
 
 
 def test_switch_must_be_bool() -> None:
+    m = make_method("fnas", ToySpace(), np.random.default_rng(0), critic="false")
     with pytest.raises(ValueError, match="critic must be True or False"):
-        make_method("fnas", ToySpace(), np.random.default_rng(0), critic="false")
+        m.ask()

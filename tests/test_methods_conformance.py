@@ -5,9 +5,14 @@ New methods are covered automatically: the parametrisation reads ``methods.regis
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from methods import registry
+from methods.base import Method
 from methods.testing import (
     CHECKS,
     Case,
@@ -120,3 +125,129 @@ def test_drive_counts_queries() -> None:
     bench = SyntheticBenchmark(space)
     drive(RandomSearch(space, np.random.default_rng(0)), bench, 7)
     assert bench.n_queries == 7
+
+
+# ---- the checks added with the finished method protocol --------------------------------
+
+
+@contextlib.contextmanager
+def _registered(name: str, cls: type) -> Iterator[None]:
+    from methods import base
+
+    base._REGISTRY[name] = cls
+    try:
+        yield
+    finally:
+        del base._REGISTRY[name]
+
+
+class _Plain(Method):
+    """A well-behaved toy: random draws, nothing else."""
+
+    def _ask(self):  # noqa: ANN202
+        return self.space.sample(self.rng)
+
+
+def test_each_new_check_is_registered_and_passes_a_good_method() -> None:
+    assert {"init_inert", "tell_unasked", "params_round_trip"} <= set(CHECKS)
+    with _registered("_good_for_test", _Plain):
+        for name in ("init_inert", "tell_unasked", "params_round_trip"):
+            CHECKS[name](Case("_good_for_test"))
+
+
+def test_tell_unasked_catches_a_method_that_only_accepts_its_own_asks() -> None:
+    class OnlyOwn(_Plain):
+        def _setup(self) -> None:
+            self._asked: list = []
+
+        def _ask(self):  # noqa: ANN202
+            arch = self.space.sample(self.rng)
+            self._asked.append(arch)
+            return arch
+
+        def _tell(self, arch, obs) -> None:  # noqa: ANN001
+            self._asked.remove(arch)  # ValueError for an architecture it did not ask
+
+    with _registered("_bad_for_test", OnlyOwn), pytest.raises(AssertionError, match="did not ask"):
+        CHECKS["tell_unasked"](Case("_bad_for_test"))
+
+
+def test_tell_unasked_catches_a_method_that_breaks_afterwards() -> None:
+    class Counts(_Plain):
+        def _setup(self) -> None:
+            self._n_asked = 0
+            self._scores: list = []
+
+        def _ask(self):  # noqa: ANN202
+            # assumes one tell per ask: an extra tell shifts the index past the list
+            arch = self.space.sample(self.rng) if self._n_asked < 3 else self._best[self._n_asked]
+            self._n_asked += 1
+            return arch
+
+        def _tell(self, arch, obs) -> None:  # noqa: ANN001
+            self._scores.append(obs.score)
+            self._best = {len(self._scores): arch}
+
+    with _registered("_bad_for_test", Counts), pytest.raises(AssertionError, match="ask #"):
+        CHECKS["tell_unasked"](Case("_bad_for_test"))
+
+
+def test_init_inert_catches_coercion_file_access_and_rng_draws() -> None:
+    class Coerces(_Plain):
+        def __init__(self, space, rng, lr: float = 0.1) -> None:  # noqa: ANN001
+            super().__init__(space, rng)
+            self.lr = float(lr)  # a coerced copy, not the object given
+
+    class OpensFile(_Plain):
+        def __init__(self, space, rng, table: str = "no_such_table.csv") -> None:  # noqa: ANN001
+            super().__init__(space, rng)
+            self.table = table
+            if Path(table).exists():  # file access in __init__ (os.stat)
+                raise AssertionError("unreachable")
+
+    class ReadsFile(_Plain):
+        def __init__(self, space, rng, table: str = "pyproject.toml") -> None:  # noqa: ANN001
+            super().__init__(space, rng)
+            self.table = table
+            with open(table) as fh:  # noqa: PTH123
+                fh.read(1)
+
+    class Draws(_Plain):
+        def __init__(self, space, rng, seed_offset: int = 0) -> None:  # noqa: ANN001
+            super().__init__(space, rng)
+            self.seed_offset = seed_offset
+            rng.random()
+
+    for cls, needle in ((Coerces, "very object given"), (OpensFile, "touched a file: os.stat"),
+                        (ReadsFile, "touched a file: open"), (Draws, "drew from rng")):
+        with _registered("_bad_for_test", cls), pytest.raises(AssertionError, match=needle):
+            CHECKS["init_inert"](Case("_bad_for_test"))
+
+
+def test_params_round_trip_catches_bad_defaults() -> None:
+    auto = object()
+    anneal = 2.0  # a default told apart from the same value given explicitly (by identity)
+
+    class NotJson(_Plain):
+        def __init__(self, space, rng, mode: object = auto) -> None:  # noqa: ANN001
+            super().__init__(space, rng)
+            self.mode = mode
+
+    class NanDefault(_Plain):
+        def __init__(self, space, rng, tol: float = float("nan")) -> None:  # noqa: ANN001
+            super().__init__(space, rng)
+            self.tol = tol
+
+    class Identity(_Plain):
+        def __init__(self, space, rng, temperature: float = anneal) -> None:  # noqa: ANN001
+            super().__init__(space, rng)
+            self.temperature = temperature
+
+        def _ask(self):  # noqa: ANN202
+            if self.temperature is not anneal:
+                self.rng.random()  # "explicit" temperature: another code path
+            return self.space.sample(self.rng)
+
+    for cls, needle in ((NotJson, "not JSON"), (NanDefault, "not JSON"), (Identity, "change the trajectory")):
+        with _registered("_bad_for_test", cls), pytest.raises(AssertionError, match=needle):
+            CHECKS["params_round_trip"](Case("_bad_for_test"))

@@ -135,9 +135,9 @@ def test_weight_pool_option_inherits_blocks(tmp_path) -> None:
                             n_train=32, n_val=16, n_test=16, batch_size=16)
     rng = np.random.default_rng(0)
     arch = (3, 1, 2, 3, 4, 1)
-    bench.announce({"ppo_batch": 0})
+    bench.announce({"batch": 0})
     bench.query(arch, rng)
-    bench.announce({"ppo_batch": 1})  # strict fairness: write-backs become visible at the next batch
+    bench.announce({"batch": 1})  # strict fairness: write-backs become visible at the next batch
     obs = bench.query(arch, rng)
     assert obs.info["init"]["pool_hit_ratio"] > 0
     assert any((tmp_path / "pool").rglob("*"))

@@ -241,3 +241,15 @@ def test_conv_bias_of_the_reference_network_changes_fisher_only(arch: str) -> No
     assert unbiased["fisher"] == pytest.approx(a["fisher"], rel=1e-4)  # same proxy code, no bias: same value
     # the bias alone moves fisher (a few per cent per cell, differently per cell: a different ranking)
     assert abs(biased["fisher"] - a["fisher"]) > 1e-2 * abs(a["fisher"])
+
+
+def test_vote_option_parses_subsets_and_rejects_bad_ones() -> None:
+    from reproduce.cmd_correlate import parse_votes
+
+    assert parse_votes(["synflow,zico,meco", "az_nas"]) == [
+        ("synflow", "zico", "meco"), ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")]
+    assert parse_votes(None) == []
+    with pytest.raises(ValueError, match="at least two"):
+        parse_votes(["synflow"])
+    with pytest.raises(ValueError, match="unknown proxy"):
+        parse_votes(["synflow,nope"])

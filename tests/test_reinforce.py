@@ -17,7 +17,7 @@ def test_update_matches_torch_reference() -> None:
     space = SyntheticSpace()
     m = Reinforce(space, np.random.default_rng(0), learning_rate=0.5)
     m.ask()  # builds the policy
-    logits = torch.nn.Parameter(torch.tensor(np.stack(m._logits)))
+    logits = torch.nn.Parameter(torch.tensor(np.stack(m.policy.segments())))
     opt = torch.optim.Adam([logits], lr=m.learning_rate)
     num = den = 0.0
     rng = np.random.default_rng(1)
@@ -32,16 +32,16 @@ def test_update_matches_torch_reference() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    np.testing.assert_allclose(np.stack(m._logits), logits.detach().numpy(), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(np.stack(m.policy.segments()), logits.detach().numpy(), rtol=1e-6, atol=1e-9)
 
 
 def test_first_update_has_zero_advantage_and_init_is_small() -> None:
     m = Reinforce(SyntheticSpace(), np.random.default_rng(0))
     a = m.ask()
-    before = [z.copy() for z in m._logits]
+    before = [z.copy() for z in m.policy.segments()]
     assert max(np.abs(z).max() for z in before) < 0.01  # 1e-3 * N(0, 1)
     m.tell(a, Observation(80.0, 1.0))
-    for x, y in zip(before, m._logits):
+    for x, y in zip(before, m.policy.segments()):
         np.testing.assert_array_equal(x, y)
 
 
@@ -65,7 +65,7 @@ def test_constraint_is_respected_even_after_policy_drift() -> None:
     space = ConstrainedSpace(SyntheticSpace())
     m = Reinforce(space, np.random.default_rng(0), max_resample=50)
     m.ask()
-    m._logits = [np.array([0.0, 0.0, 0.0, 0.0, 30.0]) for _ in range(6)]  # all mass on invalid archs
+    m.policy.set_logits([[0.0, 0.0, 0.0, 0.0, 30.0]] * 6)  # all mass on invalid archs
     for _ in range(20):
         assert space.is_valid(m.ask())
 

@@ -42,13 +42,13 @@ def test_roundtrip_hit_ratio_and_weights(tmp_path) -> None:
 
 def test_strict_fairness_within_a_batch(tmp_path) -> None:
     pool = WeightPool(tmp_path, max_mb=50)
-    pool.announce({"ppo_batch": 0})
+    pool.announce({"batch": 0})
     n1 = net(A, 1)
     pool.load_into(n1, A)
     pool.write_back(n1, A)
-    pool.announce({"ppo_batch": 0})  # same batch: the write-back stays staged
+    pool.announce({"batch": 0})  # same batch: the write-back stays staged
     assert pool.load_into(net(A, 2), A) == 0.0
-    pool.announce({"ppo_batch": 1})  # next batch: snapshot commits it
+    pool.announce({"batch": 1})  # next batch: snapshot commits it
     assert pool.load_into(net(A, 3), A) == 1.0
 
 

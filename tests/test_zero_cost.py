@@ -14,7 +14,7 @@ from methods.base import make_method
 from methods.random_search import RandomSearch
 from methods.rea import AgingEvolution
 from methods.testing import CHECKS, Case, SyntheticBenchmark, SyntheticSpace, drive, make_synthetic
-from methods.zero_cost import TableScorer, ZeroCostMove, ZeroCostWarmup, distinct_sample, move, warmup
+from methods.zero_cost import TableScorer, ZeroCostMove, ZeroCostWarmup, move, warmup
 
 SPACE = SyntheticSpace()
 BENCH = SyntheticBenchmark(SPACE)
@@ -38,7 +38,7 @@ def test_warmup_of_whole_space_makes_random_search_ask_the_best_first() -> None:
     proxy = PerfectProxy()
     m = ZeroCostWarmup(RandomSearch(SPACE, np.random.default_rng(0)), proxy, 15625, pool_size=None)
     first = m.ask()
-    best = max(distinct_sample(SPACE, 15625, np.random.default_rng(0)), key=BENCH.value)
+    best = max(SPACE.sample_distinct(15625, np.random.default_rng(0)), key=BENCH.value)
     assert first == best
     info = m.step_info()
     assert info["proxy_calls"] == 15625 == proxy.calls and info["proxy_cost_s"] == pytest.approx(7812.5)

@@ -308,7 +308,7 @@ class NB201Live(Benchmark):
 
     def announce(self, hints: dict[str, Any]) -> None:
         """Forwarded to the hooks that listen (an object with an ``announce`` method, e.g. a weight
-        pool that snapshots itself at the start of a PPO batch)."""
+        pool that snapshots itself when the generic ``batch`` hint changes)."""
         for hook in (self.initializer, self.after_train):
             listener = getattr(hook, "announce", None)
             if callable(listener):

@@ -12,9 +12,10 @@ op sits at the same place with the same shapes ("block similarity" = identity of
   newest weights, ``"average"`` a running mean over all write-backs (count kept in the entry; BN
   running statistics are averaged too, integer buffers take the latest).
 - ``snapshot()``: strict fairness. Write-backs are staged (on disk, in ``pending/``) and become
-  visible only at the next snapshot, so all rollouts of one PPO batch inherit from the same pool
-  state. :meth:`announce` takes the runner's hints: a *change* of the method's ``ppo_batch``
-  counter (PPO and FNAS send it) takes a snapshot. A method that sends no such hint gets a
+  visible only at the next snapshot, so all rollouts of one batch (e.g. a PPO batch) inherit from
+  the same pool state. :meth:`announce` takes the runner's hints: a *change* of the generic
+  ``batch`` hint (the index of the method's current batch; PPO and FNAS send it, see
+  :meth:`bench.core.Benchmark.announce`) takes a snapshot. A method that sends no such hint gets a
   snapshot before every rollout (each rollout inherits from all earlier ones).
 
 On disk: ``DIR/blocks/<sha1(key)>.pt`` (a torch file holding the format tag, the key, the tensors
@@ -71,7 +72,7 @@ class WeightPool:
         self.index = self._read_index()
         self.stats = {"loads": 0, "hits": 0, "blocks": 0, "bad": 0, "writes": 0, "evicted": 0, "snapshots": 0}
         self.last_hit_ratio: float | None = None
-        self._batch_hint: Any = None  # last ppo_batch hint seen (None: no batch structure known)
+        self._batch_hint: Any = None  # last ``batch`` hint seen (None: no batch structure known)
         self._commit_pending()  # a previous run's staged writes are not lost
 
     # ---- index -------------------------------------------------------------------------------
@@ -233,8 +234,8 @@ class WeightPool:
         self._write_index()
 
     def announce(self, hints: dict[str, Any]) -> None:
-        """Runner hints: a new ``ppo_batch`` value starts a batch, so take a snapshot."""
-        batch = hints.get("ppo_batch")
+        """Runner hints: a new ``batch`` value starts a batch, so take a snapshot."""
+        batch = hints.get("batch")
         if batch is None or batch == self._batch_hint:
             return
         first = self._batch_hint is None

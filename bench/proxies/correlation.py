@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from bench.metrics import kendall, spearman, top_k_precision
+from bench.proxies.registry import canonical
 
 # AZ-NAS = its four parts aggregated; complexity is the FLOP count (``az_complexity`` is an alias of flops).
 AZ_NAS_PARTS = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
@@ -121,10 +122,11 @@ def correlation_table(frame: pd.DataFrame, acc: np.ndarray, proxies: Sequence[st
             "top10_precision": float("nan"), "vote_agreement": frac,
         })
     groups: list[tuple[str, list[str]]] = []
-    az = [p if p in frame.columns else "flops" for p in AZ_NAS_PARTS]
+    az = [p if p in frame.columns else canonical(p) for p in AZ_NAS_PARTS]
     if all(p in frame.columns for p in az):
         groups.append(("az_nas", az))
     for subset in votes:
+        subset = [p if p in frame.columns else canonical(p) for p in subset]  # az_complexity -> flops
         missing = [p for p in subset if p not in frame.columns]
         if missing:
             raise ValueError(f"--vote names {missing}, not among the scored proxies {list(proxies)}")

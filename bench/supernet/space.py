@@ -41,6 +41,21 @@ class SupernetSpace(SearchSpace):
     def is_valid(self, arch: Arch) -> bool:
         return self.in_range(arch) and self.table.flops_m(arch) <= self.flops_limit_m
 
+    def lightest_completion(self, prefix: Sequence[int]) -> Arch:
+        """``prefix`` completed with the block choices of least FLOPs (FLOPs add up per block, so this
+        is the completion of least FLOPs; ties: the lowest choice id)."""
+        block_flops = self.table.block_flops
+        k = len(prefix)
+        return tuple(int(c) for c in prefix) + tuple(
+            min(range(len(block_flops[i])), key=block_flops[i].__getitem__) for i in range(k, len(self.choices)))
+
+    def has_valid_completion(self, prefix: Sequence[int]) -> bool:
+        """From the FLOPs table: the lightest completion of ``prefix`` is under the limit."""
+        prefix = tuple(prefix)
+        if len(prefix) > len(self.choices) or not self.in_range(prefix + (0,) * (len(self.choices) - len(prefix))):
+            return False
+        return self.is_valid(self.lightest_completion(prefix))
+
     def check(self, arch: Arch) -> Arch:
         """As :meth:`SearchSpace.check`, with the FLOPs in the message when the limit is broken."""
         arch = tuple(int(c) for c in arch)
