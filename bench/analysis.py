@@ -5,7 +5,7 @@ none has its own loop, aggregation, table writer or plot code. Report prose that
 reads it from the runs' meta lines (:func:`run_params`), never from a constant typed into the report.
 
 - reading: :func:`load_runs` (one row per run: meta, final, settings), :func:`step_values`;
-- curves: :func:`incumbent_curve`, :func:`oracle_curve`, :func:`first_hit`, :func:`top_threshold`;
+- curves: :func:`incumbent_curve`, :func:`oracle_curve`, :func:`reported_curve`, :func:`first_hit`, :func:`top_threshold`;
 - statistics: :func:`censored_quantiles` ("> cap" for runs that never got there),
   :func:`paired_difference` (mean difference with a paired bootstrap 95% interval);
 - output: :func:`write_table` (Markdown, CSV, LaTeX booktabs; provenance in each),
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "censored_quantiles", "first_hit", "fmt_censored", "incumbent_curve", "load_runs", "oracle_curve",
-    "paired_difference", "run_params", "step_values", "top_threshold", "verdict", "write_figure", "write_report",
+    "paired_difference", "paired_median_difference", "reported_curve", "run_params", "step_values", "top_threshold", "verdict", "write_figure", "write_report",
     "write_results_index", "write_table",
 ]
 
@@ -82,6 +82,16 @@ def oracle_curve(archs: Sequence[str], truth: Callable[[str], float], steps: int
     """Running maximum of the *true* value (e.g. test accuracy) of the evaluated architectures: what
     an oracle that always picked the best so far would report (the zero-cost notebook's curve)."""
     return incumbent_curve([truth(a) for a in archs], steps)
+
+
+def reported_curve(run: dict[str, Any], truth: Callable[[str], float], steps: int | None = None) -> np.ndarray:
+    """The *true* value (e.g. test accuracy) of each step's incumbent, the architecture the search would
+    report after n evaluations (chosen by its own signal); padded with its last value up to ``steps``.
+    The truth is read here, in the analysis, never by a method."""
+    vals = np.array([truth(s["incumbent"]) for s in run["steps"]], dtype=float)
+    if steps is not None:
+        vals = vals[:steps] if len(vals) >= steps else np.pad(vals, (0, steps - len(vals)), mode="edge")
+    return vals
 
 
 def top_threshold(values: Sequence[float], fraction: float) -> float:
@@ -143,12 +153,79 @@ def paired_difference(
     return out
 
 
+def _censored_median_rows(x: np.ndarray) -> np.ndarray:
+    """Median of each row of ``x`` as :func:`censored_quantiles` computes it (inf when it falls among
+    censored runs)."""
+    s = np.sort(x, axis=1)
+    pos = 0.5 * (x.shape[1] - 1)
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    a, b = s[:, lo], s[:, hi]
+    with np.errstate(invalid="ignore"):
+        mid = a + (b - a) * (pos - lo)
+    return np.where(np.isfinite(a) & np.isfinite(b), mid, np.inf)
+
+
+def paired_median_difference(
+    a: Sequence[float], b: Sequence[float], seed: int = 0, n_boot: int = 10_000, level: float = 0.95
+) -> dict[str, float]:
+    """Difference of the medians of ``a`` and ``b`` (paired by position, e.g. seed), with ``inf`` for a
+    censored run, and a paired percentile-bootstrap interval (seeds resampled together).
+
+    Returns ``{'diff', 'ci_low', 'ci_high', 'n'}`` like :func:`paired_difference`. A median among the
+    censored runs is ``inf``, so a difference can be ``+-inf``; where a resample has both medians
+    censored the difference is undefined and the interval is NaN (never a number made up for them).
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired_median_difference: {len(x)} and {len(y)} values are not paired")
+    out = {"diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": float(len(x))}
+    if len(x) == 0:
+        return out
+    with np.errstate(invalid="ignore"):
+        out["diff"] = float(_censored_median_rows(x[None])[0] - _censored_median_rows(y[None])[0])
+        if len(x) >= 2:
+            idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))
+            d = _censored_median_rows(x[idx]) - _censored_median_rows(y[idx])
+            if not np.isnan(d).any():
+                d.sort()
+                k = int(np.floor((1 - level) / 2 * n_boot))
+                out["ci_low"], out["ci_high"] = float(d[k]), float(d[n_boot - 1 - k])
+    return out
+
+
+def paired_difference_crossed(
+    a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 4000, level: float = 0.95, scale: float = 1.0
+) -> dict[str, float]:
+    """Mean of ``a - b`` over a pairs x items grid (e.g. seeds x test images: per-image correctness of
+    two methods' final architectures) with a bootstrap interval that resamples pairs *and* items.
+
+    Seeds and images are crossed (every seed is scored on the same images), so each replicate draws
+    rows and columns independently and takes the mean of that sub-grid: the interval covers both the
+    search's seed-to-seed spread and the finite test set. ``scale`` multiplies the result (100: points).
+    Returns the keys of :func:`paired_difference` (``n`` = pairs); one pair gives an interval over items.
+    """
+    d = (np.asarray(a, dtype=float) - np.asarray(b, dtype=float)) * scale
+    if d.ndim != 2 or d.size == 0:
+        raise ValueError(f"paired_difference_crossed needs a non-empty pairs x items grid, got shape {d.shape}")
+    n_p, n_i = d.shape
+    rng = np.random.default_rng(seed)
+    boots = np.empty(n_boot)
+    for lo in range(0, n_boot, 500):  # 500 replicates' weights at a time
+        m = min(500, n_boot - lo)
+        wp = rng.multinomial(n_p, np.full(n_p, 1 / n_p), size=m).astype(float)
+        wi = rng.multinomial(n_i, np.full(n_i, 1 / n_i), size=m).astype(float)
+        boots[lo:lo + m] = np.einsum("bp,pi,bi->b", wp, d, wi) / (n_p * n_i)
+    q = (1 - level) / 2
+    return {"diff": float(d.mean()), "ci_low": float(np.quantile(boots, q)),
+            "ci_high": float(np.quantile(boots, 1 - q)), "n": float(n_p)}
+
+
 def verdict(diff: dict[str, float], unit: str = "pt", digits: int = 2) -> str:
     """``'+0.36 pt [-0.21, +0.90]: not distinguishable from 0'`` and the like."""
     d, lo, hi = diff["diff"], diff["ci_low"], diff["ci_high"]
     text = f"{d:+.{digits}f} {unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{d:+.{digits}f} {unit} (too few pairs for an interval)"
+    if np.isnan(lo) or np.isnan(hi):  # an infinite bound (censored runs) is still a bound
+        return f"{d:+.{digits}f} {unit} (no interval: too few pairs, or censored on both sides)"
     if lo > 0:
         return text + ": higher"
     if hi < 0:
@@ -202,7 +279,7 @@ def write_table(
     out: dict[str, Path] = {}
     if "md" in formats:
         parts = [f"# {title}\n" if title else "", markdown_table(df, floatfmt), ""]
-        parts += [f"- {n}" if not n.startswith(("-", "#", "|", ">")) else n for n in notes]
+        parts += [f"- {n}" if n and not n.startswith(("-", "#", "|", ">", "!")) else n for n in notes]
         md = "\n".join(parts).rstrip() + "\n" + markdown_block(prov)
         atomic_write_text(out.setdefault("md", stem.with_suffix(".md")), md)
     if "csv" in formats:

@@ -48,8 +48,25 @@ class NB201Tabular(Benchmark):
         fidelity: str = "12",
         seed_noise: bool = False,
         cost_scaling: str = "nb201",
+        latency: tuple[Any, str, float | None] | None = None,
     ) -> None:
         self.space = NB201Space()
+        # latency: (LatencyTable, device, limit_ms or None); a limit makes the space a latency budget
+        self._latency_ms: list[float] | None = None
+        self._latency_note: dict[str, str] = {}
+        if latency is not None:
+            from bench.nb201.latency import LatencySpace
+
+            lat_table, device, limit = latency
+            column = lat_table.column(device)
+            self._latency_ms = column.tolist()
+            name = lat_table.devices[lat_table.device_index(device)]
+            self._latency_note = {"latency_device": name, "latency_source": lat_table.source,
+                                  "latency_limit_ms": "none (recorded only)" if limit is None else f"{limit:g}"}
+            self._latency_file = lat_table.source
+            if limit is not None:
+                self.space = LatencySpace(column, float(limit), name)
+                self._latency_note["latency_valid_cells"] = f"{self.space.n_valid:,} of {nb201.N_ARCHS:,}"
         self.table = table
         self.dataset = normalize_dataset(dataset)
         self.fidelity = str(fidelity).strip().lower().removesuffix("epochs").removesuffix("ep").strip()
@@ -163,6 +180,8 @@ class NB201Tabular(Benchmark):
         if score is None:  # absent cell or no signal: the reference path raises the one-line error
             return self._query_reference(arch, rng)
         info = {"epochs": self.epochs, "flops_m": self._flops[i], "cost_source": self._cost_source[i]}
+        if self._latency_ms is not None:
+            info["latency_ms"] = self._latency_ms[i]
         obs = self._obs[arch] = Observation(
             score=score, cost_s=self._cost[i], cost_kind="train-simulated", info=info
         )
@@ -182,6 +201,8 @@ class NB201Tabular(Benchmark):
             score = self._required(arch, self.signal_metric)
         cost, source = self._cost_s_reference(arch)
         info = {"epochs": self.epochs, "flops_m": self._flops_m_reference(arch), "cost_source": source}
+        if self._latency_ms is not None:
+            info["latency_ms"] = self._latency_ms[nb201.arch_to_index(arch)]
         return Observation(score=score, cost_s=cost, cost_kind="train-simulated", info=info)
 
     def cost_s(self, arch: Arch) -> tuple[float, str]:
@@ -228,12 +249,15 @@ class NB201Tabular(Benchmark):
         table); it is never replaced by another number.
         """
         arch = self.space.check(arch)
-        return {
+        out = {
             "val_acc": float(self._value(arch, "val_200")),
             "test_acc": float(self._required(arch, "test_200")),
             "params_m": self.params_m(arch),
             "flops_m": self.flops_m(arch),
         }
+        if self._latency_ms is not None:
+            out["latency_ms"] = self._latency_ms[nb201.arch_to_index(arch)]
+        return out
 
     def describe(self) -> dict[str, str]:
         # The runner asks once per run; the table is read-only, so the answer is built once (a copy each time).
@@ -259,11 +283,17 @@ class NB201Tabular(Benchmark):
             "cost_model": cost + self.cost_model.describe(),
         }
         out.update(self.table.describe())  # includes table_path: the file used, or embedded:<name>
+        out.update(self._latency_note)
         return out
 
     def sources(self) -> dict[str, str]:
-        """``{"table": fingerprint}`` of the table file (embedded default: of its data)."""
-        return self.table.sources()
+        """``{"table": fingerprint}`` of the table file (embedded default: of its data), and the latency table."""
+        out = dict(self.table.sources())
+        if self._latency_ms is not None:
+            from bench.io import file_fingerprint
+
+            out["latency"] = file_fingerprint(self._latency_file)
+        return out
 
 
 @lru_cache(maxsize=1)
@@ -296,6 +326,9 @@ def make_nb201(
     fidelity: str | int = "12",
     seed_noise: bool = False,
     cost_scaling: str = "nb201",
+    latency_device: str | None = None,
+    latency_limit_ms: float | str | None = None,
+    latency_table: str | os.PathLike[str] | None = None,
     **opts: Any,
 ) -> NB201Tabular:
     """The NB201 tabular benchmark.
@@ -305,11 +338,29 @@ def make_nb201(
     present, else the embedded CIFAR-10 table of ``analog-nasbench``. ``cost_scaling``: how
     the FLOPs cost model (used where the table has no recorded times) treats the data sets,
     ``"nb201"`` (the paper's protocol, default) or ``"images"``; see :mod:`bench.nb201.costs`.
+    ``latency_device`` (+ ``latency_limit_ms``): hardware-aware search (:mod:`bench.nb201.latency`): each
+    record carries the cell's measured latency on that device, and a limit makes it the space's constraint.
     """
     if opts:
         raise ValueError(
-            f"unknown nb201 option(s) {', '.join(sorted(opts))}; accepted: dataset, table, fidelity, seed_noise, cost_scaling"
+            f"unknown nb201 option(s) {', '.join(sorted(opts))}; accepted: dataset, table, fidelity, seed_noise, "
+            "cost_scaling, latency_device, latency_limit_ms, latency_table"
         )
+    latency = None
+    if latency_limit_ms is not None and latency_device is None:
+        raise ValueError("latency_limit_ms needs latency_device (e.g. --bench-opt latency_device=pixel3)")
+    if latency_device is not None:
+        from bench.nb201.latency import load_latency
+
+        limit = None
+        if latency_limit_ms is not None:
+            try:
+                limit = float(latency_limit_ms)
+            except ValueError:
+                limit = float("nan")
+            if not (np.isfinite(limit) and limit > 0):
+                raise ValueError(f"latency_limit_ms={latency_limit_ms!r}: give a positive number of milliseconds")
+        latency = (load_latency(latency_table), str(latency_device), limit)
     ds = normalize_dataset(dataset)
     if isinstance(table, NB201Table):
         tab = table
@@ -319,4 +370,4 @@ def make_nb201(
             tab = _embedded_cached()
         else:
             tab = _load_cached(*_resolve(default if table is None else table))
-    return NB201Tabular(tab, ds, str(fidelity), seed_noise, cost_scaling)
+    return NB201Tabular(tab, ds, str(fidelity), seed_noise, cost_scaling, latency)
