@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 
@@ -139,6 +139,18 @@ class PoolExecutor:
                 nxt = next(items, None)
                 if nxt is not None:
                     running[self._pool.submit(fn, nxt)] = nxt
+
+
+def chunked(items: Sequence[Any], size: int) -> list[tuple[Any, ...]]:
+    """``items`` in consecutive tuples of ``size`` (the last may be shorter): a chunked map sends each
+    tuple as one task, so per-task overhead (pickling, scheduling) is paid once per chunk."""
+    size = max(1, int(size))
+    return [tuple(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def chunk_size(n_items: int, workers: int, most: int = 16) -> int:
+    """About four chunks per worker (balanced ends, little work lost to an interrupt), at most ``most``."""
+    return max(1, min(most, -(-n_items // (4 * max(1, workers)))))
 
 
 def make_executor(name: str = "local", workers: int = 1, address: str | None = None) -> Any:

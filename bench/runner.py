@@ -398,6 +398,17 @@ def pending(specs: Iterable[RunSpec], out_dir: Path | str, redo_stale: bool = Fa
     return todo
 
 
+def remove_leftovers(specs: Iterable[RunSpec], out_dir: Path) -> None:
+    """Delete the temporary files a killed driver left while writing these (unfinished) runs: every
+    such file belongs to a run whose trajectory does not exist yet, so the rerun ends with exactly the
+    files of an uninterrupted grid."""
+    for spec in specs:
+        path = spec.path(out_dir)
+        for name in (path.name, ledger_path(path).name):
+            for tmp in path.parent.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
 def run_grid(
     specs: Iterable[RunSpec],
     out_dir: Path | str,
@@ -419,9 +430,11 @@ def run_grid(
     out_dir = Path(out_dir)
     specs = list(specs)
     todo = pending(specs, out_dir, redo_stale)
+    remove_leftovers(todo, out_dir)
+    ex = make_executor(executor, workers=workers, address=address)  # a missing Ray fails before the bar
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs", unit="run", disable=not progress)
     try:
-        with make_executor(executor, workers=workers, address=address) as ex:
+        with ex:
             for spec, (rows, timing) in ex.imap_unordered(compute, todo):
                 write_result(spec, out_dir, rows, timing)
                 bar.update()
