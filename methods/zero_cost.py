@@ -18,12 +18,14 @@ Two hooks on the inner method:
   the conformance suite's ``tell_unasked`` checks). Methods that override the ``_warm_start`` hook:
   aging evolution takes them as its initial population (the notebook's AE + warmup); REINFORCE
   pre-trains its policy towards them; BP pre-trains its predictor on their proxy ranks.
-- ``propose(k) -> list[Arch]`` (optional; random_search, rea, reinforce and bp have it): ``k`` candidates drawn the way the method's ``ask`` draws them,
-  without advancing its learning (random: ``k`` samples; REINFORCE: ``k`` policy draws; aging
-  evolution: one tournament, then ``k`` distinct mutations of the parent, or all neighbours when
-  ``k`` reaches their number, as the notebook's ``mutate_spec_zero_cost``). The method is then told
-  whichever candidate was chosen. Fallback: ``[inner.ask()]`` plus ``k - 1`` random one-decision
-  mutations of it (a local move proposal; the same caveat as above).
+- ``propose(k) -> list[Arch]`` (optional; random_search, rea, reinforce and bp have it): ``k``
+  candidates drawn the way the method's ``ask`` draws them, without advancing its learning (random:
+  ``k`` samples, the next warm-start one first; REINFORCE: ``k`` policy draws; aging evolution: one
+  tournament, then ``k`` distinct mutations of the parent, or all neighbours when ``k`` reaches their
+  number, as the notebook's ``mutate_spec_zero_cost``). The method is then told whichever candidate
+  was chosen. Fallback: ``[inner.ask()]`` plus ``k - 1`` random one-decision mutations of it (a local
+  move proposal: the method is told a candidate it may not have asked, and the one it asked may never
+  be told).
 
 Semantics taken from SamsungLabs/zero-cost-nas ``notebooks/nas_examples.ipynb`` (the paper's own
 tool is unreleased, see shared/reference/NOTES.md 1d):
