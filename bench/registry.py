@@ -38,6 +38,17 @@ def benchmarks() -> dict[str, str]:
     return dict(sorted(_DESCRIPTIONS.items()))
 
 
+def state_options(name: str, options: dict[str, Any]) -> set[str]:
+    """Options of ``name`` that are run *state* (a folder the run writes, e.g. a weight pool), as its
+    factory declares them (``factory.state_options(options)``), without building the benchmark: a run
+    is identified by such an option being set, not by the folder's changing content."""
+    module, func = _FACTORIES[name].split(":") if name in _FACTORIES else ("", "")
+    if not module:
+        return set()
+    declare = getattr(getattr(importlib.import_module(module), func), "state_options", None)
+    return set(declare(options)) if callable(declare) else set()
+
+
 def make_benchmark(name: str, **options: Any) -> Benchmark:
     if name not in _FACTORIES:
         raise ValueError(f"unknown benchmark {name!r}; choose one of: {', '.join(sorted(_FACTORIES))}")

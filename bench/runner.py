@@ -288,6 +288,16 @@ def _bench_sources(spec: RunSpec) -> dict[str, Any]:
     return dict(sources()) if callable(sources) else {}
 
 
+def _options_identity(spec: RunSpec) -> dict[str, Any]:
+    """The benchmark options as they identify a run; an option the benchmark names in ``state_options``
+    (a folder the run writes, e.g. a weight pool emptied at the start of each run) is identified by
+    being set, not by its path or its content, which the run itself changes."""
+    from bench.registry import state_options
+
+    state = state_options(spec.bench, dict(spec.bench_options))
+    return {k: ("<run state>" if k in state else identity(v)) for k, v in sorted(dict(spec.bench_options).items())}
+
+
 def settings(spec: RunSpec) -> dict[str, Any]:
     """What must agree between a finished run's file and a request to resume it (see module doc)."""
     from bench.provenance import package_version
@@ -297,7 +307,7 @@ def settings(spec: RunSpec) -> dict[str, Any]:
         "format": FORMAT_VERSION,
         "version": package_version(),
         "bench": spec.bench,
-        "bench_options": identity(dict(spec.bench_options)),
+        "bench_options": _options_identity(spec),
         "data": _bench_sources(spec),
         "method": resolved.base,
         "params": identity(resolved.params),

@@ -25,7 +25,7 @@ def same_block_weights(n1, n2, arch1, arch2) -> bool:
 
 
 def test_roundtrip_hit_ratio_and_weights(tmp_path) -> None:
-    pool = WeightPool(tmp_path / "pool", max_mb=50)
+    pool = WeightPool(tmp_path / "pool", max_mb=50, match="exact")
     n1 = net(A, seed=1)
     assert pool.load_into(n1, A) == 0.0
     pool.write_back(n1, A)
@@ -38,6 +38,67 @@ def test_roundtrip_hit_ratio_and_weights(tmp_path) -> None:
     # a second pool object on the same folder (a later run) sees the same entries
     again = WeightPool(tmp_path / "pool", max_mb=50)
     assert len(again) == len(pool) and again.load_into(net(A, seed=4), A) == 1.0
+    assert again.load_into(net(B, seed=5), B) == 1.0  # similarity (default): the new conv1x1 inherits too
+    assert again.last_exact_ratio == ratio
+
+
+def _edge(n, stage, edge):
+    return next(b for b in n.blocks(32) if b.kind == "edge" and b.stage == stage and b.edge == edge).module
+
+
+def test_similarity_maps_1x1_and_3x3_centre(tmp_path) -> None:
+    """A conv1x1 inherits the centre tap of a stored conv3x3 at its place; a conv3x3 inherits a stored
+    conv1x1 zero-padded (the same function at initialisation); BN tensors are copied."""
+    conv3 = (3, 1, 1, 1, 1, 1)  # 1<-0 is a 3x3 conv, the rest skip
+    conv1 = (2, 1, 1, 1, 1, 1)  # 1<-0 is a 1x1 conv
+    pool = WeightPool(tmp_path / "a", max_mb=50)
+    n3 = net(conv3, 1)
+    pool.write_back(n3, conv3)
+    n1 = net(conv1, 2)
+    assert pool.load_into(n1, conv1) == 1.0 and pool.last_exact_ratio < 1.0
+    for stage in range(3):
+        w3, w1 = _edge(n3, stage, "1<-0").op[1].weight, _edge(n1, stage, "1<-0").op[1].weight
+        assert w1.shape[-1] == 1 and torch.equal(w1[:, :, 0, 0], w3[:, :, 1, 1])
+        assert torch.equal(_edge(n1, stage, "1<-0").op[2].weight, _edge(n3, stage, "1<-0").op[2].weight)
+    back = WeightPool(tmp_path / "b", max_mb=50)
+    back.write_back(n1, conv1)
+    n3b = net(conv3, 3)
+    assert back.load_into(n3b, conv3) == 1.0
+    w = _edge(n3b, 0, "1<-0").op[1].weight
+    assert torch.equal(w[:, :, 1, 1], _edge(n1, 0, "1<-0").op[1].weight[:, :, 0, 0])
+    ring = w.detach().clone()
+    ring[:, :, 1, 1] = 0
+    assert not ring.any()  # the ring around the centre is zero
+
+
+def test_hit_ratio_is_100_percent_once_any_block_exists(tmp_path) -> None:
+    """After one network of any cell (even one without a cell conv) is in the pool, every block of
+    every other network inherits: cell convs from the reductions' conv_b, channels mapped."""
+    import itertools
+
+    pool = WeightPool(tmp_path, max_mb=50)
+    empty = (1, 1, 1, 1, 1, 1)  # skip everywhere: the pool gets only stem, reductions and head
+    pool.write_back(net(empty, 0), empty)
+    for i, arch in enumerate(itertools.islice(itertools.product(range(5), repeat=6), 0, 15625, 997)):
+        assert pool.load_into(net(arch, i), arch) == 1.0, arch
+    assert pool.load_into(net(A, 9), A) == 1.0 and pool.last_exact_ratio < 1.0
+    exact = WeightPool(tmp_path, max_mb=50, match="exact")
+    assert exact.load_into(net(A, 9), A) < 1.0  # the identity keys alone miss the cell convs
+
+
+def test_frozen_pool_is_read_only_and_fresh_pool_resets(tmp_path) -> None:
+    from bench.nb201.weight_pool import export_pool
+
+    live = WeightPool(tmp_path / "live", max_mb=50, mode="fresh")
+    live.write_back(net(A, 1), A)
+    frozen_dir = export_pool(tmp_path / "live", tmp_path / "frozen")
+    before = sorted((p.name, p.read_bytes()) for p in frozen_dir.rglob("*") if p.is_file())
+    frozen = WeightPool(frozen_dir, mode="frozen")
+    assert frozen.load_into(net(B, 2), B) == 1.0
+    frozen.write_back(net(B, 2), B)
+    assert sorted((p.name, p.read_bytes()) for p in frozen_dir.rglob("*") if p.is_file()) == before
+    live.reset()
+    assert len(live) == 0 and live.load_into(net(A, 3), A) == 0.0
 
 
 def test_strict_fairness_within_a_batch(tmp_path) -> None:

@@ -314,6 +314,15 @@ class NB201Live(Benchmark):
             if callable(listener):
                 listener(hints)
 
+    def reset(self) -> None:
+        """Before each run: forget the last run's trainings and timings; hooks with a ``reset`` (a
+        ``fresh`` weight pool empties itself) reset too."""
+        self._final, self._seconds = {}, []
+        for hook in (self.initializer, self.after_train):
+            reset = getattr(hook, "reset", None)
+            if callable(reset):
+                reset()
+
     def describe(self) -> dict[str, str]:
         stand_in = any(d.stand_in for d in (self.train_data, self.val_data, self.test_data))
         return {
@@ -338,12 +347,18 @@ class NB201Live(Benchmark):
 
 
 def make_nb201_live(dataset: str = "mnist", config: str = "tiny", weight_pool: str | None = None,
-                    pool_max_mb: float = 256.0, pool_rule: str = "latest", **opts: Any) -> NB201Live:
+                    pool_max_mb: float = 256.0, pool_rule: str = "latest", pool_match: str = "similar",
+                    pool_mode: str = "keep", **opts: Any) -> NB201Live:
     """Registry factory: ``nasrepro run --bench nb201-live --dataset cifar10 --config small``.
 
     ``weight_pool=DIR`` (``--bench-opt weight_pool=DIR``): FNAS's lifelong block-weight pool
     (``bench/nb201/weight_pool.py``): every rollout inherits the blocks the pool holds and writes its
-    own back after training (``pool_rule`` latest|average, bounded by ``pool_max_mb``).
+    own back after training (``pool_rule`` latest|average, bounded by ``pool_max_mb``); ``pool_match``
+    similar|exact (inherit from the most similar stored block, or identity keys only); ``pool_mode``
+    keep (lifelong across runs) | fresh (emptied before each run: reproducible, resumable) | frozen
+    (read-only, e.g. an exported final pool). A ``keep`` or ``fresh`` pool folder is run state, not
+    input: the runner identifies such a run by the option, not by the folder's changing content
+    (``state_options``); a frozen pool is input, identified by its content.
 
     Sets ``torch.set_num_threads(1)`` unless ``threads`` is given: CPU results are then the same in
     every worker process (a thread count changes the order of float sums), and workers do not
@@ -352,8 +367,16 @@ def make_nb201_live(dataset: str = "mnist", config: str = "tiny", weight_pool: s
     if weight_pool is not None:
         from bench.nb201.weight_pool import pool_hooks
 
-        opts.update(pool_hooks(weight_pool, pool_max_mb, pool_rule))
+        opts.update(pool_hooks(weight_pool, pool_max_mb, pool_rule, pool_match, pool_mode))
     return NB201Live(dataset=dataset or "mnist", config=config or "tiny", **opts)
+
+
+def _state_options(options: dict[str, Any]) -> set[str]:
+    """A ``keep`` or ``fresh`` weight pool is state the run writes (see :func:`bench.registry.state_options`)."""
+    return {"weight_pool"} if options.get("weight_pool") is not None and options.get("pool_mode") != "frozen" else set()
+
+
+make_nb201_live.state_options = _state_options  # type: ignore[attr-defined]
 
 
 __all__ = ["CONFIGS", "LiveConfig", "NB201Live", "evaluate", "make_nb201_live", "train"]
