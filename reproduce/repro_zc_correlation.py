@@ -205,6 +205,10 @@ def summarise(tables: list[pd.DataFrame]) -> pd.DataFrame:
     import pandas as pd
 
     ours = pd.concat(tables, ignore_index=True)
+    for col in ("spearman_lo", "spearman_hi", "spearman_nb", "abs_spearman_nb", "kendall_nb", "vote_agreement_nb",
+                "spearman_nb_lo", "spearman_nb_hi", "cpu_sec_alone"):
+        if col not in ours.columns:  # tables made without the notebook target, intervals or timings
+            ours[col] = np.nan
     # 'ours' is on the notebook's own target where the shared table has it (CIFAR-10: cifar10-valid
     # test), else on the 200-epoch test column; ours_test200 keeps the latter beside it
     ours["ours_test200"] = np.where(ours["proxy"] == "vote", ours["vote_agreement"], ours["abs_spearman"])

@@ -119,9 +119,13 @@ def test_cli_end_to_end_and_resume(tmp_path: Path, nb201_csv: Path, capsys: pyte
     before = (out / "scores.csv").read_text()
     assert main(args) == 0  # everything done: nothing rescored
     assert (out / "scores.csv").read_text() == before
+    from reproduce.cmd_correlate import score_archs
+
+    done = [int(frame["index"].iloc[0])]
+    score_archs(done, "cifar10", str(images), ("synflow",), 0, out, batch=8, progress=False)  # held: resumed
+    assert (out / "scores.csv").read_text() == before and not list(out.glob("scores-*.csv"))
     with pytest.raises(ValueError, match="other settings"):
-        from reproduce.cmd_correlate import score_archs
-        score_archs([1], "cifar10", str(images), ("synflow",), 0, out, batch=8, progress=False)
+        score_archs([1], "cifar10", str(images), ("synflow",), 0, out, batch=4, progress=False)
     capsys.readouterr()
 
 

@@ -212,10 +212,11 @@ def _same_except_proxies(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def plan_stores(folder: str | Path, settings: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
-    """Where to score ``settings["proxies"]`` in ``folder``: each existing store with the same other
-    settings keeps the requested proxies it holds (resumed there); the rest go to ``scores.csv`` when no
-    store exists yet, else to a new ``scores-<proxy>-<k>.csv``. So adding proxies to a finished run
-    scores only the new ones, and the old file is never rewritten."""
+    """Where to score ``settings["proxies"]`` in ``folder``: each existing store keeps the requested
+    proxies it holds (resumed there); the rest go to ``scores.csv`` when no store exists yet, else to a
+    new ``scores-<proxy>-<k>.csv``. So adding proxies to a finished run scores only the new ones, and the
+    old file is never rewritten. All stores of a folder share every setting but the proxies: a store
+    written with another batch, seed, dataset or images is a ``ValueError`` naming the difference."""
     folder = Path(folder)
     want = list(settings["proxies"])
     plan: list[tuple[Path, dict[str, Any]]] = []
@@ -227,8 +228,13 @@ def plan_stores(folder: str | Path, settings: dict[str, Any]) -> list[tuple[Path
         except ValueError:
             continue
         meta.pop("version", None)
+        if not _same_except_proxies(meta, settings):  # one folder = one run: cells, batch, seed, images
+            diff = sorted(k for k in set(meta) | set(settings) if k not in ("proxies", "zico_batches")
+                          and meta.get(k) != settings.get(k))
+            detail = "; ".join(f"{k}: stored {meta.get(k)!r} vs now {settings.get(k)!r}" for k in diff)
+            raise ValueError(f"{path} was written with other settings ({detail}); use another --out or the same settings")
         held = [p for p in meta.get("proxies", []) if p in want]
-        if held and _same_except_proxies(meta, settings):
+        if held:
             plan.append((path, meta))
             want = [p for p in want if p not in held]
     if want:
