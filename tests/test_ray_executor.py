@@ -215,3 +215,25 @@ def test_without_ray_the_error_is_one_line_naming_the_extra(tmp_path, monkeypatc
     rc = main(["correlate", "--archs", "2", "--images", "mnist", "--executor", "ray", "--out", str(tmp_path / "z")])
     err = capsys.readouterr().err
     assert rc == 2 and err.strip() == 'error: --executor ray needs Ray: pip install -e ".[ray]"'
+
+
+def test_speed_executors_on_tiny_settings(tmp_path):
+    import csv
+
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'; CI installs it)")
+
+    from reproduce.cli import main
+
+    argv = ["speed", "executors", "--runs", "3", "--budget", "10evals", "--cells", "2", "--noop-tasks", "5",
+            "--out", str(tmp_path)]
+    assert main(argv) == 0
+    with open(tmp_path / "executors.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["way"], r["phase"]) for r in rows] == [
+        ("local", "grid"), ("local", "scoring"), ("local", "noop"),
+        ("ray", "startup"), ("ray", "grid"), ("ray", "scoring"), ("ray", "noop")]
+    md = (tmp_path / "executors.md").read_text()
+    # byte for byte; only a commit made in this checkout between the two processes may differ
+    assert re.search(r"trajectories byte-identical( except the git commit [^(]*\([^)]*\))? \(3 files x 2 "
+                     r"processes\), scores identical \(2 cells\)", md), md
+    assert "<summary>Provenance</summary>" in md and (tmp_path / "executors.csv.provenance.json").is_file()
