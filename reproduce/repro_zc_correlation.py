@@ -81,6 +81,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output root (default: results/)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--fisher-bias-cells", type=int, default=0,
+                   help="also score fisher on the reference's own network variant (conv bias, BN affine=False) on "
+                        "this many cells, to show what the bias does to its correlation (0: skip)")
     p.add_argument("--time-cells", type=int, default=5,
                    help="cells on which each newer proxy is timed alone (CPU s/cell; 0: skip)")
     p.add_argument("--vote", action="append", default=None, metavar="A,B,...",
@@ -171,9 +174,40 @@ def proxy_seconds(out_ds: Path, indices: list[int], dataset: str, images: str | 
     return table
 
 
+def fisher_bias_check(out_ds: Path, indices: list[int], dataset: str, images: str | None, seed: int,
+                      batch: int) -> pd.DataFrame:
+    """fisher of each cell on the reference's own network variant (cell convs with a bias, BN without
+    affine: :func:`bench.proxies.reference_net.reference_style`), same weights and batch as our stored
+    score; cached in ``fisher_bias.csv`` (cells already there are kept)."""
+    import pandas as pd
+
+    from bench.nb201.network import build_nb201_net
+    from bench.nb201.space import index_to_arch
+    from bench.provenance import provenance, write_sidecar
+    from bench.proxies import arch_seed, score_all, seeded_net
+    from bench.proxies.reference_net import reference_style
+    from reproduce.cmd_correlate import NUM_CLASSES, load_batch
+
+    path = out_ds / "fisher_bias.csv"
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["index", "fisher_ref"])
+    todo = [i for i in indices if i not in set(old["index"])]
+    rows = []
+    if todo:
+        x, y, _ = load_batch(dataset, images, batch, seed)
+        for idx in todo:
+            arch = index_to_arch(idx)
+            net = seeded_net(lambda arch=arch: build_nb201_net(arch, num_classes=NUM_CLASSES[dataset]), arch_seed(seed, idx))
+            rows.append({"index": idx, "fisher_ref": score_all(reference_style(net, seed=idx), x, y, ["fisher"])["fisher"]})
+    table = pd.concat([old, pd.DataFrame(rows)], ignore_index=True) if rows else old
+    if rows:
+        atomic_write_text(path, table.to_csv(index=False, float_format="%r"))
+        write_sidecar(path, provenance(extra={"note": "fisher on the reference-style network (conv bias, BN affine=False)"}))
+    return table[table["index"].isin(indices)]
+
+
 def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: tuple[str, ...], seed: int,
                 batch: int, out_ds: Path, table: str | None, progress: bool, score: bool = True,
-                votes: list[tuple[str, ...]] | None = None, time_cells: int = 5) -> pd.DataFrame:
+                votes: list[tuple[str, ...]] | None = None, time_cells: int = 5, fisher_cells: int = 0) -> pd.DataFrame:
     from bench.proxies.store import read_score_dir
     from reproduce.cmd_correlate import correlate, score_archs
 
@@ -198,7 +232,40 @@ def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: t
                          batch, tuple(timed)) if timed and time_cells > 0 else None
     alone = dict(zip(secs["proxy"], secs["cpu_sec_per_cell"])) if secs is not None else {}
     corr["cpu_sec_alone"] = [alone.get(p, np.nan) for p in corr["proxy"]]
+    if fisher_cells > 0 and "fisher" in meta["proxies"]:
+        corr = _with_fisher_ref(corr, fisher_bias_check(out_ds, [i for i in indices if i in frame.index][:fisher_cells],
+                                                        dataset, images, seed, batch), frame, dataset, table)
     return corr
+
+
+def _with_fisher_ref(corr: pd.DataFrame, ref: pd.DataFrame, frame: pd.DataFrame, dataset: str,
+                     table: str | None) -> pd.DataFrame:
+    """Adds a ``fisher (reference net)`` row and a ``fisher (same cells)`` row: Spearman on the cells of
+    the check, against the same targets as the other rows."""
+    import pandas as pd
+
+    from bench.metrics import kendall, spearman
+    from reproduce.cmd_correlate import nb201_test_accuracy
+
+    cells = [int(i) for i in ref["index"]]
+    acc, _ = nb201_test_accuracy(dataset, cells, table)
+    nb = _notebook_target_table(dataset, frame.loc[cells].assign(fisher_ref=ref.set_index("index").loc[cells, "fisher_ref"].to_numpy()),
+                                ["fisher", "fisher_ref"], [])
+    rows = []
+    for name, col in (("fisher (same cells)", "fisher"), ("fisher (reference net)", "fisher_ref")):
+        x = frame.loc[cells, "fisher"].to_numpy(dtype=float) if col == "fisher" else ref["fisher_ref"].to_numpy(dtype=float)
+        r = {"proxy": name, "n_archs": len(cells), "n_dropped": 0, "spearman": spearman(x, acc),
+             "kendall": kendall(x, acc)}
+        r["abs_spearman"] = abs(r["spearman"])
+        if nb is not None:
+            row = nb.set_index("proxy").loc[col]
+            r.update({"spearman_nb": row["spearman"], "abs_spearman_nb": row["abs_spearman"], "kendall_nb": row["kendall"],
+                      "spearman_nb_lo": row.get("spearman_lo", np.nan), "spearman_nb_hi": row.get("spearman_hi", np.nan)})
+        rows.append(r)
+    extra = pd.DataFrame(rows)
+    for col in ("dataset", "images", "stand_in", "sec_per_cell", "cpu_sec_per_cell"):
+        extra[col] = corr[col].iloc[0]
+    return pd.concat([corr, extra], ignore_index=True)
 
 
 def summarise(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -366,7 +433,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_out_dir(args.out if args.out is not None else results_dir())  # before any scoring
     tables = [run_dataset(ds, indices, images.get(ds), proxies, args.seed, args.batch, out / "zc_correlation" / ds,
                           args.table, not args.quiet, score=not args.no_score, votes=votes,
-                          time_cells=args.time_cells) for ds in datasets]
+                          time_cells=args.time_cells, fisher_cells=args.fisher_bias_cells) for ds in datasets]
     summary = summarise(tables)
     n_done = sorted(set(int(n) for n in summary["n_archs"]))
     label = f"{len(indices)}" if not args.no_score else f"{len(indices)} requested, scored so far per proxy: {n_done}"

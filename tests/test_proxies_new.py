@@ -3,7 +3,6 @@ formula on a fixed tiny network, sanity on an NB201 cell, fused = alone, and AZ-
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -14,6 +13,7 @@ from torch import nn
 from bench.proxies import get_proxy, resolve_proxies, score_all, seeded_net
 from bench.proxies.aznas import expressivity_of, trainability_term
 from bench.proxies.correlation import aggregate_ci, correlation_table, rank_aggregate
+from bench.proxies.reference_net import reference_style
 
 NEW = ("zico", "meco", "zen", "az_expressivity", "az_progressivity", "az_trainability")
 ARCH = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
@@ -200,28 +200,6 @@ def test_groups_and_aliases() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- fisher and conv biases
-def reference_style(net: nn.Module, bias_zero: bool) -> nn.Module:
-    """The zero-cost reference's own NB201 copy (foresight/models/nasbench2_ops.py): cell convs with a
-    bias (bias = not affine) and BN without affine parameters; same conv weights as ``net``."""
-    from bench.nb201.network import NB201Cell, ReLUConvBN
-
-    twin = copy.deepcopy(net)
-    g = torch.Generator().manual_seed(11)
-    for cell in (m for m in twin.modules() if isinstance(m, NB201Cell)):
-        for op in (m for m in cell.modules() if isinstance(m, ReLUConvBN)):
-            old = op.op[1]
-            conv = nn.Conv2d(old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=True)
-            with torch.no_grad():
-                conv.weight.copy_(old.weight)
-                bound = 1 / math.sqrt(old.weight[0].numel())  # PyTorch's default bias init range
-                conv.bias.copy_(torch.empty(conv.bias.shape).uniform_(-bound, bound, generator=g))
-                if bias_zero:
-                    conv.bias.zero_()
-            op.op[1] = conv
-            op.op[2] = nn.BatchNorm2d(old.out_channels, affine=False)
-    return twin
-
-
 @pytest.mark.parametrize("arch", [
     "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
     "|nor_conv_1x1~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+|none~0|nor_conv_3x3~1|skip_connect~2|",
@@ -234,7 +212,7 @@ def test_conv_bias_of_the_reference_network_changes_fisher_only(arch: str) -> No
     x, y = images(8)
     names = "grad_norm,snip,grasp,fisher,jacob_cov,naswot"
     a = score_all(ours, x, y, names)
-    biased = score_all(reference_style(ours, bias_zero=False), x, y, names)
+    biased = score_all(reference_style(ours, seed=11), x, y, names)
     unbiased = score_all(reference_style(ours, bias_zero=True), x, y, names)
     for p in ("grad_norm", "snip", "grasp", "jacob_cov", "naswot"):  # train-mode BN cancels a constant bias
         assert biased[p] == pytest.approx(a[p], rel=1e-4, abs=1e-9), p
