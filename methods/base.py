@@ -263,6 +263,12 @@ class Method:
             raise RuntimeError("recommend() before any tell(): the budget allowed no evaluation")
         return max(self.history, key=lambda h: h[1])[0]
 
+    @classmethod
+    def applies_to(cls, space: SearchSpace) -> str | None:
+        """None if this method can search ``space``, else the one-line reason it cannot (``nasrepro run``
+        refuses with it; the method x benchmark matrix prints it)."""
+        return None
+
     def done(self) -> bool:
         """True when the method has converged and asks for nothing more (the runner stops early)."""
         return False

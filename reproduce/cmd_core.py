@@ -153,6 +153,11 @@ def check_params(method: str, benchmark: Any, params: dict[str, Any], wrappers: 
     """A throwaway method (and its wrappers) checks names and values before any run starts."""
     from methods.base import apply_wrappers, resolve_method
 
+    from methods.base import get_method
+
+    reason = get_method(method).applies_to(benchmark.space)
+    if reason:
+        raise ValueError(f"method {method!r} does not apply to {benchmark.name} (space {benchmark.space.name}): {reason}")
     try:
         resolve_method(method, params)
         inst = make_method(method, benchmark.space, np.random.default_rng(0), **params)
