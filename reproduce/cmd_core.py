@@ -151,9 +151,7 @@ def print_summary(summary: pd.DataFrame, provenance: dict[str, str]) -> None:
 
 def check_params(method: str, benchmark: Any, params: dict[str, Any], wrappers: tuple[str, ...] = ()) -> None:
     """A throwaway method (and its wrappers) checks names and values before any run starts."""
-    from methods.base import apply_wrappers, resolve_method
-
-    from methods.base import get_method
+    from methods.base import apply_wrappers, get_method, resolve_method
 
     reason = get_method(method).applies_to(benchmark.space)
     if reason:
