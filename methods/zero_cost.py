@@ -23,9 +23,9 @@ Two hooks on the inner method:
   ``k`` samples, the next warm-start one first; REINFORCE: ``k`` policy draws; aging evolution: one
   tournament, then ``k`` distinct mutations of the parent, or all neighbours when ``k`` reaches their
   number, as the notebook's ``mutate_spec_zero_cost``). The method is then told whichever candidate
-  was chosen. Fallback: ``[inner.ask()]`` plus ``k - 1`` random one-decision mutations of it (a local
-  move proposal: the method is told a candidate it may not have asked, and the one it asked may never
-  be told).
+  was chosen. A method without the hook is refused in one line (no fallback: asking it one
+  candidate and telling it another left a stateful method, PPO's batch or SPOS-ES's generation,
+  waiting forever for the one it asked: 0 policy updates in 200 evaluations).
 
 Semantics taken from SamsungLabs/zero-cost-nas ``notebooks/nas_examples.ipynb`` (the paper's own
 tool is unreleased, see shared/reference/NOTES.md 1d):
@@ -161,10 +161,13 @@ class _Wrapper(Method):
 
 def _propose(inner: Method, k: int) -> list[Arch]:
     hook = getattr(inner, "propose", None)
-    if hook is not None:
-        return list(hook(k))
-    first = inner.ask()
-    return [first] + [inner.space.mutate(first, inner.rng) for _ in range(k - 1)]
+    if hook is None:  # asking and then telling another arch leaves a stateful method waiting forever
+        raise ValueError(_NO_PROPOSE.format(name=inner.registered_name or type(inner).__name__))
+    return list(hook(k))
+
+
+_NO_PROPOSE = ("zero-cost move needs the method's propose(k) hook (k candidates drawn as its ask draws them); "
+               "{name} has none: use --wrap warmup, or one of random, rea, reinforce, bp")
 
 
 class ZeroCostWarmup(_Wrapper):
@@ -206,6 +209,8 @@ class ZeroCostMove(_Wrapper):
         if int(self.n_candidates) < 1 or not 0.0 <= self.p_best <= 1.0:
             raise ValueError(f"zero-cost move needs n_candidates >= 1 and 0 <= p_best <= 1, got "
                              f"{self.n_candidates} and {self.p_best}")
+        if getattr(self.inner, "propose", None) is None:
+            raise ValueError(_NO_PROPOSE.format(name=self.inner.registered_name or type(self.inner).__name__))
         self._ledger = _ProxyLedger(self.scorer)
 
     def _ask(self) -> Arch:

@@ -111,8 +111,10 @@ def test_fallback_hooks_for_a_method_without_them() -> None:
 
     m = ZeroCostWarmup(Plain(SPACE, np.random.default_rng(0)), PerfectProxy(), 100, pool_size=3)
     drive(m, BENCH, 10)
+    # move needs a propose hook: asking one arch and telling another left PPO and SPOS-ES waiting forever
     m = ZeroCostMove(Plain(SPACE, np.random.default_rng(0)), PerfectProxy(), 5)
-    drive(m, BENCH, 10)
+    with pytest.raises(ValueError, match="propose"):
+        drive(m, BENCH, 10)
 
 
 def test_wrapper_init_stores_only_params() -> None:
