@@ -5,9 +5,11 @@ section 5), with every open choice stated:
 
 - Hyper-parameters of the evolution are exactly those of ``spos-evolution`` (population 50, 20
   generations, top-10 parents, 25 mutations with p=0.1 per block, 25 crossovers, FLOPs limit).
-- After each generation (once the new top-K is known, K = ``select_num``), for each block the
-  *majority share*: the fraction of the top-K subnets that use the block's most common choice
-  (ties: the lowest choice id).
+- After each generation, for each block the *majority share*: the fraction of the subnets that use
+  the block's most common choice (ties: the lowest choice id), over ``share_over="generation"``
+  (default, the paper's definition: "among all candidate subnets in a certain generation", i.e. the
+  candidates of the generation just evaluated) or ``"top-k"`` (the top-K so far, K = ``select_num``,
+  our earlier reading). Frozen blocks take that majority choice.
 - A run of blocks ``a..b`` *passes* when its mean share is > ``T`` **and** more than a fraction ``R``
   of its blocks are individually > ``T``.
 - **Initial freeze** (while nothing is frozen): scan ``j`` from ``min(N, max_at_once)`` down to 1 and
@@ -24,12 +26,16 @@ section 5), with every open choice stated:
 - Frozen blocks always form a prefix, announced to the benchmark through the public hook
   ``hints() -> {"frozen_prefix": choices}`` (the runner forwards it to ``Benchmark.announce``), so a
   supernet evaluator can reuse the prefix's cached features.
-- When every block is frozen, or the unfrozen blocks have no unseen legal candidate left, the search
-  has converged: ``done()`` is true and the runner stops (this, and cheaper evaluations, are where
-  the time saving comes from). Otherwise the search ends
-  like SPOS-ES, after ``max_epochs`` generations when the budget is ``population x generations``.
-- Telemetry for figures: ``share_history`` (per generation, per block), ``freeze_events``
-  ``(generation, first_block, last_block)`` and ``all_frozen_generation``.
+- Stop (the paper's rule): when every block is frozen ``done()`` is true and the runner stops;
+  otherwise the search ends like SPOS-ES, after ``max_epochs`` generations when the budget is
+  ``population x generations`` evaluations. When the unfrozen blocks have no unseen legal candidate
+  left (a 10-block supernet with 7 frozen has 64 tails), SPOS's fallback re-asks the best (the
+  generation count stays), so every variant of a seed makes the same number of evaluations;
+  ``stop_when_exhausted=True`` stops there instead (fewer evaluations: not the paper's rule).
+- Telemetry, in every step record (``step_info``): ``generation``, ``n_frozen``, ``frozen`` (the
+  frozen choices), ``shares`` (the last majority shares, per block, 2 decimals), ``freeze_events``
+  ``[[generation, first_block, last_block], ...]`` (so far), ``all_frozen_generation`` and
+  ``exhausted``.
 """
 
 from __future__ import annotations
@@ -82,12 +88,16 @@ class PCFES(SPOSEvolution):
         monitor_size: int = 3,
         block_ratio: float = 0.5,
         max_at_once: int = 8,
+        share_over: str = "generation",
+        stop_when_exhausted: bool = False,
     ) -> None:
         super().__init__(space, rng, population_num, max_epochs, select_num, mutation_num, crossover_num, m_prob)
         self.threshold = threshold
         self.monitor_size = monitor_size
         self.block_ratio = block_ratio
         self.max_at_once = max_at_once
+        self.share_over = share_over
+        self.stop_when_exhausted = stop_when_exhausted
 
     def _setup(self) -> None:
         if not 0.0 < float(self.threshold) <= 1.0:
@@ -98,6 +108,8 @@ class PCFES(SPOSEvolution):
             raise ValueError(f"monitor size f must be >= 0, got {self.monitor_size}")
         if int(self.max_at_once) < 1:
             raise ValueError(f"max_at_once must be >= 1, got {self.max_at_once}")
+        if self.share_over not in ("generation", "top-k"):
+            raise ValueError(f"share_over must be 'generation' or 'top-k', got {self.share_over!r}")
         super()._setup()
         self.frozen: list[int] = []  # choices of blocks 0..k-1
         self.share_history: list[list[float]] = []
@@ -109,9 +121,11 @@ class PCFES(SPOSEvolution):
     def _update_top_k(self) -> None:
         super()._update_top_k()
         n = len(self.space.choices)
-        if not self.top_k:
+        told = [a for a in self._generation if a in self.scores]
+        over = told if self.share_over == "generation" else self.top_k
+        if not over:
             return
-        maj, shares = majority(self.top_k, n, self.space.choices)
+        maj, shares = majority(over, n, self.space.choices)
         self.share_history.append(shares)
         generation = self.epoch - 1
         k = len(self.frozen)
@@ -147,14 +161,18 @@ class PCFES(SPOSEvolution):
 
     # -- generation with frozen blocks ------------------------------------------------------------
     def _next_generation(self) -> None:
+        if self.exhausted:  # nothing unseen is left: SPOS's fallback re-asks the best, same generation
+            return
         if not self.frozen:
-            return super()._next_generation()
-        scored = self.top_k
-        self.top_k = list(dict.fromkeys(self._apply(a) for a in scored))  # parents take the majority
-        try:
             super()._next_generation()
-        finally:
-            self.top_k = scored
+        else:
+            scored = self.top_k
+            self.top_k = list(dict.fromkeys(self._apply(a) for a in scored))  # parents take the majority
+            try:
+                super()._next_generation()
+            finally:
+                self.top_k = scored
+        self.exhausted = not self._queue
 
     def _first_mutable(self) -> int:
         return len(self.frozen)
@@ -183,17 +201,18 @@ class PCFES(SPOSEvolution):
 
     # -- protocol extras ----------------------------------------------------------------------------
     def done(self) -> bool:
-        """Converged: this generation fully told and either every block is frozen or the unfrozen
-        blocks offer no unseen legal candidate (then SPOS-ES would only re-ask its best)."""
+        """Converged: this generation fully told and every block frozen (the paper's stop) or, with
+        ``stop_when_exhausted``, the unfrozen blocks offer no unseen legal candidate."""
         if not self.is_setup or self._queue or self._pending:
             return False
         if len(self.frozen) == len(self.space.choices):
             return True
-        if self._generation:  # build the next generation now (as ask would) to see if it is empty
+        if self._generation and not self.exhausted:  # build the next generation now, as ask would
             self._update_top_k()
             self._next_generation()
-            self.exhausted = not self._queue
-        return self.exhausted
+            if len(self.frozen) == len(self.space.choices):
+                return True
+        return self.exhausted and bool(self.stop_when_exhausted)
 
     def hints(self) -> dict[str, Any]:
         if not self.is_setup or not self.frozen:
@@ -202,7 +221,12 @@ class PCFES(SPOSEvolution):
 
     def step_info(self) -> dict[str, Any]:
         info = super().step_info()
-        info["n_frozen"] = len(getattr(self, "frozen", []))
+        if not getattr(self, "_is_setup", False):
+            return info
+        info.update(n_frozen=len(self.frozen), frozen=list(self.frozen),
+                    shares=[round(x, 2) for x in (self.share_history[-1] if self.share_history else [])],
+                    freeze_events=[list(e) for e in self.freeze_events],
+                    all_frozen_generation=self.all_frozen_generation, exhausted=self.exhausted)
         return info
 
 

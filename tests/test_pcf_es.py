@@ -50,15 +50,17 @@ def test_majority_and_pass_rule() -> None:
     assert not passes([0.7, 0.7], 0.7, 0.5)  # strictly above T
 
 
-def test_pcf_es_freezes_progressively_and_stops_when_all_frozen() -> None:
+@pytest.mark.parametrize("share_over", ["generation", "top-k"])
+def test_pcf_es_freezes_progressively_and_stops_when_exhausted(share_over: str) -> None:
     bench = TargetBenchmark(TARGET)
-    res = run_search(bench, "pcf-es", seed=0, budget="1000evals")
+    res = run_search(bench, "pcf-es", seed=0, budget="1000evals",
+                     params={"stop_when_exhausted": True, "share_over": share_over})
     method_prefixes = bench.announced
     assert method_prefixes, "PCF-ES never froze a block"
     lengths = [len(p) for p in method_prefixes]
     assert lengths == sorted(lengths)  # the prefix only grows
     assert max(lengths) >= 8  # the shallow blocks froze, in runs of at most 8 at once
-    assert res.n_evals < 1000  # converged (all frozen or nothing left): ended before SPOS-ES's 1000
+    assert res.n_evals < 1000  # nothing unseen left: ended before SPOS-ES's 1000
     assert method_prefixes[-1] == TARGET[: len(method_prefixes[-1])]  # the agreed choices are right here
     # every candidate asked after a freeze carries the frozen prefix
     gens = [r.extra["generation"] for r in res.records]
@@ -68,6 +70,22 @@ def test_pcf_es_freezes_progressively_and_stops_when_all_frozen() -> None:
         if gens[i] != gens[i - 1]:
             k = frozen[i - 1]
             assert archs[i][:k] == method_prefixes[-1][:k]
+
+
+def test_equal_evaluation_counts_by_default() -> None:
+    """The paper's stop: without stop_when_exhausted PCF-ES makes the budget's evaluations, re-asking its best
+    once the unfrozen blocks ran out (same generation), and logs its freezing in every step record."""
+    res = run_search(TargetBenchmark(TARGET), "pcf-es", seed=0, budget="1000evals")
+    stop = run_search(TargetBenchmark(TARGET), "pcf-es", seed=0, budget="1000evals",
+                      params={"stop_when_exhausted": True})
+    assert res.n_evals == 1000 and stop.n_evals < 1000
+    assert [r.arch for r in res.records[: stop.n_evals]] == [r.arch for r in stop.records]  # same search until then
+    tail = res.records[stop.n_evals:]
+    assert len({r.arch for r in tail}) == 1 and tail[0].extra["exhausted"]
+    assert {r.extra["generation"] for r in tail} == {tail[0].extra["generation"]}
+    last = res.records[-1].extra
+    assert last["freeze_events"] and last["n_frozen"] == len(last["frozen"]) == last["freeze_events"][-1][2] + 1
+    assert len(last["shares"]) == len(TARGET)
 
 
 def test_cf_es_freezes_once() -> None:

@@ -3,7 +3,13 @@
 ``query(arch)`` = validation top-1 (%) of the subnet after BN recalibration (the SPOS search signal),
 ``cost_s`` = the measured seconds of that evaluation (BN recalibration + validation forward).
 ``final(arch)`` = top-1 on a held-out **test** split that no ``query`` ever touches (plus the
-validation numbers and FLOPs/params).
+validation numbers, FLOPs/params and, when the test split is in memory, ``test_correct``: one
+``0``/``1`` character per test image, for paired per-image statistics).
+
+``cost="flops"`` replaces the measured seconds by a deterministic stand-in: ``cost_s`` = giga
+multiply-adds the evaluation computes (recalibration and validation images times the subnet's MACs
+minus those of the stem and blocks served from the prefix cache, which is assumed to hold them), and
+no measured seconds in ``info``; trajectories are then byte-identical in any process (tests).
 
 Feature reuse seam (PCF-ES): ``announce({"frozen_prefix": (c0, c1, ..., c_{k-1})})`` records the
 choices a method has frozen for the first ``k`` blocks. When a prefix provider is plugged in
@@ -30,7 +36,8 @@ from bench.supernet.prefix_cache import PrefixCache
 from bench.supernet.sampling import SampleSet, build_sample_set, check_sample_rate, per_sample_ce
 from bench.supernet.space import SupernetSpace
 
-_DATASETS = {"imagenet": "imagenet", "cifar10-small": "cifar10", "mnist-small": "mnist"}
+# config -> data set; the last config of a data set is the one --dataset picks
+_DATASETS = {"imagenet": "imagenet", "cifar10-spos": "cifar10", "cifar10-small": "cifar10", "mnist-small": "mnist"}
 
 
 def _split(data: Any, *names: str) -> Any:
@@ -75,6 +82,7 @@ class SupernetBenchmark(Benchmark):
         cache_mb: float | str | None = None,
         sample_rate: float = 1.0,
         sample_after: int = 50,
+        cost: str = "measured",
     ) -> None:
         cfg = model.config
         self.data_describe = dict(data.get("describe", {})) if isinstance(data, dict) else {}
@@ -108,6 +116,11 @@ class SupernetBenchmark(Benchmark):
         self._correct: list[np.ndarray] = []
         self.sample_set: SampleSet | None = None
         self._val: dict[Arch, tuple[float, float]] = {}
+        if cost not in ("measured", "flops"):
+            raise ValueError(f"supernet cost must be 'measured' or 'flops', got {cost!r}")
+        if cost == "flops" and not all(isinstance(b, list) for b in (self.evaluator.recal, self.evaluator.sets["val"])):
+            raise ValueError("supernet cost='flops' needs the data in memory (preload=True)")
+        self.cost = cost
 
     # -- seam for feature reuse -------------------------------------------------------------
     def set_prefix_provider(self, provider: PrefixProvider | None) -> None:
@@ -152,12 +165,13 @@ class SupernetBenchmark(Benchmark):
             if sampling:
                 self._collect_losses(res.logits)
         self._val[arch] = (res.top1, res.top5)
-        info = {
-            "top5": res.top5,
-            "flops_m": self.space.flops_m(arch),
-            "prefix_len": k,
-            **{f"{p}_s": s for p, s in res.seconds.items()},
-        }
+        info = {"top5": res.top5, "flops_m": self.space.flops_m(arch), "prefix_len": k}
+        if self.cost == "flops":
+            split = "val_is" if self.sample_rate < 1.0 and self.sample_set is not None else "val"
+            n_img = sum(len(b[1]) for b in (*self.evaluator.recal, *self.evaluator.sets[split]))
+            macs = self.space.table.flops(arch) - (self.space.table.prefix_flops(arch, k) if k else 0)
+            return Observation(score=res.top1, cost_s=n_img * macs / 1e9, cost_kind="simulated", info=info)
+        info.update({f"{p}_s": s for p, s in res.seconds.items()})
         if res.energy_j is not None:
             info["energy_j"] = res.energy_j
         return Observation(
@@ -194,7 +208,7 @@ class SupernetBenchmark(Benchmark):
             self.evaluator.sets["val_is"] = as_batches((x[idx], y[idx]), bs)
             self._losses, self._correct = [], []
 
-    def final(self, arch: Arch) -> dict[str, float]:
+    def final(self, arch: Arch) -> dict[str, Any]:
         arch = self.space.check(arch)
         search_ledger = self.evaluator.ledger
         self.evaluator.ledger = CostLedger()  # final evaluations are not search cost
@@ -202,10 +216,15 @@ class SupernetBenchmark(Benchmark):
             if arch not in self._val:
                 r = self.evaluator.evaluate(arch)
                 self._val[arch] = (r.top1, r.top5)
-            test = self.evaluator.evaluate(arch, split="test")
+            in_memory = isinstance(self.evaluator.sets["test"], list)  # labels without reading images again
+            test = self.evaluator.evaluate(arch, split="test", keep_logits=in_memory)
         finally:
             self.evaluator.ledger = search_ledger
         val1, val5 = self._val[arch]
+        extra: dict[str, Any] = {}
+        if test.logits is not None:
+            y = torch.cat([b[1] for b in self.evaluator.sets["test"]])
+            extra["test_correct"] = "".join("1" if c else "0" for c in (test.logits.argmax(1) == y).tolist())
         return {
             "val_acc": val1,
             "val_top5": val5,
@@ -213,6 +232,7 @@ class SupernetBenchmark(Benchmark):
             "test_top5": test.top5,
             "flops_m": self.space.flops_m(arch),
             "params_m": self.space.params(arch) / 1e6,
+            **extra,
         }
 
     def describe(self) -> dict[str, str]:
@@ -226,7 +246,8 @@ class SupernetBenchmark(Benchmark):
             "bn_recal": f"{_n_batches(ev.recal)} batches, momentum {ev.bn_momentum or 'cumulative'}",
             "device": str(ev.device),
             "energy": ev.energy.source,
-            "cost_model": "measured wall seconds of BN recalibration + validation per subnet",
+            "cost_model": "measured wall seconds of BN recalibration + validation per subnet"
+            if self.cost == "measured" else "giga multiply-adds computed per subnet evaluation (cost='flops')",
             **self.data_describe,
         }
 
@@ -310,6 +331,7 @@ def make_supernet(
         "cache_mb",
         "sample_rate",
         "sample_after",
+        "cost",
     }
     unknown = sorted(set(opts) - known)
     if unknown:

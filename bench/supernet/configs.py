@@ -15,6 +15,14 @@ Small configurations (documented choices, not from the paper):
   uniformly sampled subnets are under the limit (measured with ``bench.supernet.flops.flops_quantiles``,
   20,000 samples): cifar10-small 4.0M (59% valid; range 3.2-4.7M), mnist-small 1.13M (58% valid;
   range 0.86-1.41M). FLOPs are multiply-adds as in the SPOS code.
+- ``cifar10-spos``: the ImageNet supernet's compute profile on CIFAR-10 at 32 px. In
+  ``cifar10-small`` the stem and block 0 hold 26% of a subnet's FLOPs (6% in the ImageNet supernet),
+  so freezing one shallow block saves far more there than it can on ImageNet. ``cifar10-spos`` keeps
+  the ImageNet layout (20 blocks as 4, 4, 8, 4; every channel count divided by 4: stem 4, stages
+  16/40/80/160, last 256) with a stride-1 stem, so the stages run at 16, 8, 4, 2 px, half the
+  stem's resolution as on ImageNet (112 -> 56, 28, 14, 7); each block's share of a subnet's FLOPs
+  is within 1.6 points of ImageNet's (stem + block 0: 11% vs 6%; the stem's 3-channel input is not
+  scaled; ``results/supernet_flops.md``). FLOPs limit 2.23M: 59% of uniform subnets are under it.
 """
 
 from __future__ import annotations
@@ -103,7 +111,24 @@ MNIST_SMALL = SupernetConfig(
     val_batch_size=250,
 )
 
-CONFIGS: dict[str, SupernetConfig] = {c.name: c for c in (IMAGENET, CIFAR10_SMALL, MNIST_SMALL)}
+CIFAR10_SPOS = SupernetConfig(
+    name="cifar10-spos",
+    stage_repeats=(4, 4, 8, 4),  # the ImageNet supernet's 20 blocks
+    stage_channels=(16, 40, 80, 160),  # ImageNet's (64, 160, 320, 640) / 4
+    first_channels=4,
+    last_channels=256,
+    input_size=32,
+    num_classes=10,
+    flops_limit_m=2.23,  # 59% of uniform subnets are under it (measured), as 330M on ImageNet
+    stem_stride=1,
+    bn_recal_batches=2,
+    bn_recal_batch_size=128,
+    val_batch_size=250,
+)
+
+CONFIGS: dict[str, SupernetConfig] = {
+    c.name: c for c in (IMAGENET, CIFAR10_SMALL, MNIST_SMALL, CIFAR10_SPOS)
+}
 DEFAULT_CONFIG = "imagenet"
 
 
