@@ -59,6 +59,21 @@ def task_resources(item: Any, gpus: bool = False) -> dict[str, float]:
     return res
 
 
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """A ``HOST:PORT`` address must accept a connection (``ray.init`` would retry for minutes); other
+    forms (``auto``, ``ray://...``) are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ValueError(f"--address {address}: no Ray cluster answers there ({err.strerror or err}); start one "
+                         "with `ray start --head`, or drop --address for a local instance") from None
+
+
 def _run_task(fn: Callable[[Any], Any], item: Any) -> Any:
     """Worker side: one thread per numerical library (once per worker process), then ``fn(item)``."""
     global _worker_ready
@@ -81,6 +96,8 @@ class RayExecutor:
             raise MissingRayError(RAY_MISSING)
         self.workers = max(1, int(workers))
         self.address = address or None
+        if self.address is not None:
+            check_address(self.address)  # here, before a progress bar: ray.init would retry for minutes
         self.max_retries = max_retries
         self.resources = resources
         self._ray: Any = None
@@ -95,7 +112,10 @@ class RayExecutor:
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
             if self.address is None:
                 kwargs["num_cpus"] = self.workers
-            ray.init(address=self.address, **kwargs)
+            try:
+                ray.init(address=self.address, **kwargs)
+            except ConnectionError as err:
+                raise ValueError(f"--address {self.address}: cannot connect to a Ray cluster ({err})") from None
             self._started = True
         cluster = ray.cluster_resources()
         self._gpus = cluster.get("GPU", 0) > 0

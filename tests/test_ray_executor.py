@@ -237,3 +237,19 @@ def test_speed_executors_on_tiny_settings(tmp_path):
     assert re.search(r"trajectories byte-identical( except the git commit [^(]*\([^)]*\))? \(3 files x 2 "
                      r"processes\), scores identical \(2 cells\)", md), md
     assert "<summary>Provenance</summary>" in md and (tmp_path / "executors.csv.provenance.json").is_file()
+
+
+def test_an_address_where_no_cluster_answers_is_one_line(tmp_path, capsys):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'; CI installs it)")
+    import socket
+
+    from reproduce.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rc = main(["run", "--bench", "nb201", "--bench-opt", "table=embedded", "--method", "random", "--budget", "5evals",
+               "--executor", "ray", "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: --address 127.0.0.1:{port}: no Ray cluster answers there")
+    assert len(err.strip().splitlines()) == 1
