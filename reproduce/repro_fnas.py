@@ -685,6 +685,7 @@ def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: P
     for spec, run in zip(search, loaded):
         score = step_values(run, "score")
         cum = step_values(run, "cum_cost_s")
+        cpu = np.cumsum(step_values(run, "cpu_s"))  # CPU seconds: robust to a busy machine's waiting
         hit = first_hit(score, target)
         init = [s.get("extra", {}).get("init", {}) for s in run["steps"]]
         after = init[batch:]
@@ -694,6 +695,7 @@ def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: P
                      "best_val": float(score.max()), "final_test_acc": run["final"].get("final_test_acc"),
                      "rollouts_to_target": hit,
                      "seconds_to_target": float(cum[int(hit) - 1]) if np.isfinite(hit) else np.inf,
+                     "cpu_seconds_to_target": float(cpu[int(hit) - 1]) if np.isfinite(hit) else np.inf,
                      "hit_ratio_after_first_batch": float(np.mean([i["pool_hit_ratio"] for i in after]))
                      if after and "pool_hit_ratio" in after[0] else np.nan,
                      "exact_hit_ratio_after_first_batch": float(np.mean([i["pool_exact_ratio"] for i in after]))
@@ -711,7 +713,9 @@ def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: P
                         "cpu_s_per_rollout": g.cpu_s_per_rollout.mean(), "best_val": g.best_val.mean(),
                         "final_test_acc": g.final_test_acc.mean(), "median_rollouts_to_target": r2t,
                         "reached_target": int(np.isfinite(g.rollouts_to_target).sum()),
-                        "median_seconds_to_target": s2t, "hit_ratio": g.hit_ratio_after_first_batch.mean(),
+                        "median_seconds_to_target": s2t,
+                        "median_cpu_seconds_to_target": censored_quantiles(g.cpu_seconds_to_target, (0.5,))[0],
+                        "hit_ratio": g.hit_ratio_after_first_batch.mean(),
                         "exact_hit_ratio": g.exact_hit_ratio_after_first_batch.mean()})
     summary_df = pd.DataFrame(summary)
     a = per_seed[per_seed.arm == "ppo+pool"].set_index("seed")
@@ -719,7 +723,7 @@ def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: P
     d_roll = paired_median_difference(a.rollouts_to_target.loc[seeds].to_numpy(),
                                       b.rollouts_to_target.loc[seeds].to_numpy())
     d_sec = paired_median_difference(a.seconds_to_target.loc[seeds].to_numpy(), b.seconds_to_target.loc[seeds].to_numpy())
-    s_pool, s_none = summary_df.median_seconds_to_target
+    s_none, s_pool = summary_df.median_seconds_to_target  # LIVE_ARMS order: ppo, ppo+pool
     speed = s_none / s_pool if np.isfinite(s_pool) and np.isfinite(s_none) and s_pool > 0 else np.nan
     epochs = max(len(c) for c in curves.values()) if curves else 0
     probe = []
@@ -732,7 +736,8 @@ def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: P
     probe_df = pd.DataFrame(probe)
     ppo = run_params(loaded, "ppo")
     bench_meta = loaded[0]["meta"]
-    pool_meta = next(r["meta"] for s, r in zip(search, loaded) if s.label == "ppo+pool")
+    pool_opts = next(r["meta"]["settings"]["bench_options"] for s, r in zip(search, loaded) if s.label == "ppo+pool")
+    pool_text = ", ".join(f"{k}={v}" for k, v in pool_opts.items() if k.startswith("pool_"))
     claims = load_reference_csv("fnas_claims.csv")
     pool_claim = claims[claims.component.str.contains("pool", case=False)].iloc[0]
     notes = [
@@ -740,7 +745,7 @@ def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: P
         f"{bench_meta.get('config')}; {len(seeds)} seeds, {int(per_seed.rollouts.max())} rollouts each, PPO "
         + ", ".join(f"{k}={v}" for k, v in ppo.items()) + ".",
         f"Target validation accuracy {target:g}% (given with --live-target before the runs, not computed from them).",
-        f"Weight pool: {pool_meta.get('weight_pool', 'see bench/nb201/weight_pool.py')}. Hit ratio: share of "
+        f"Weight pool (bench/nb201/weight_pool.py): {pool_text}, emptied before each run. Hit ratio: share of "
         "parameterised blocks initialised from the pool over the rollouts after the first PPO batch (the first "
         "batch inherits from an empty pool: strict fairness); exact = identity key, the rest by the similarity rule.",
         f"Pool vs no pool, rollouts to target (median difference, paired bootstrap 95%): {verdict(d_roll, 'rollouts', 1)}",
@@ -752,9 +757,11 @@ def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: P
         "bootstrap 95% interval of the difference.",
     ]
     summary_fmt = _fmt_table(summary_df, int(per_seed.rollouts.max()), ("median_rollouts_to_target",), {})
-    summary_fmt["median_seconds_to_target"] = [f"{x:.1f}" if np.isfinite(x) else "never" for x in
-                                               summary_df.median_seconds_to_target]
-    notes += ["", "Probe: inherited vs fresh weights", "", _markdown(probe_df)]
+    for c in ("median_seconds_to_target", "median_cpu_seconds_to_target"):
+        summary_fmt[c] = [f"{x:.1f}" if np.isfinite(x) else "never" for x in summary_df[c]]
+    notes += ["Seconds are measured wall-clock seconds of the rollouts (build, inherit, train, validate, write "
+              "back) on a shared, busy machine; CPU seconds of the process beside them.",
+              "#### Probe: inherited vs fresh weights", _markdown(probe_df)]
     write_table(summary_fmt, dest / "live", prov, "FNAS live: PPO with vs without the lifelong block-weight pool",
                 notes)
     write_table(per_seed, dest / "live_runs", prov, formats=("csv",))
