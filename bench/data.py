@@ -22,6 +22,7 @@ CIFAR and the stand-ins, the official ImageNet16 mean/std for ImageNet16-120.
 from __future__ import annotations
 
 import pickle
+import zipfile
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -150,7 +151,7 @@ def load_npz(
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # a truncated .npz is a bad zip
         raise ValueError(f"{path} is not a readable .npz ({err}); pass an .npz with x and y") from None
     if "x" not in arrays:
         raise ValueError(
@@ -347,8 +348,11 @@ def load_source(
         if path.is_file():
             if dataset == "imagenet16-120":
                 # downsampled-ImageNet labels (1..1000) when the file has them, else 0-based labels
-                with np.load(path, allow_pickle=False) as data:
-                    clsloc = "y_clsloc" in data.files
+                try:
+                    with np.load(path, allow_pickle=False) as data:
+                        clsloc = "y_clsloc" in data.files
+                except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+                    raise ValueError(f"--images {path} is not a readable .npz ({err})") from None
                 kw = (
                     {"label_key": "y_clsloc", "keep_labels": (1, 120), "label_offset": 1}
                     if clsloc

@@ -22,7 +22,9 @@ A user's mistake (``ValueError``, ``FileNotFoundError``) ends with a one-line
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import pkgutil
 import sys
 from types import ModuleType
@@ -30,6 +32,9 @@ from types import ModuleType
 import reproduce
 
 EXIT_USAGE = 2
+EXIT_WRITE = 2  # results could not be written (disk full, no permission): one line and 2, as every user-facing error
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_WRITE_ERRNOS = (*_FULL_ERRNOS, errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def _modules(prefix: str) -> list[ModuleType]:
@@ -86,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:
+        # a full disk or a folder we may not write: one line that says which file, not a traceback
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        where = f" {err.filename}" if err.filename else ""
+        hint = "free space or use another --out" if err.errno in _FULL_ERRNOS else "use another --out"
+        print(f"error: cannot write{where}: {os.strerror(err.errno)}; {hint}", file=sys.stderr)
+        return EXIT_WRITE
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
         return 130

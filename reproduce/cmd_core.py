@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +154,9 @@ def check_params(method: str, benchmark: Any, params: dict[str, Any], wrappers: 
     """A throwaway method (and its wrappers) checks names and values before any run starts."""
     from methods.base import apply_wrappers, get_method, resolve_method
 
+    for key, value in params.items():  # inf/NaN would train a NaN policy and be written as a valid run
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--set {key}={value}: not a finite number; give a finite value")
     reason = get_method(method).applies_to(benchmark.space)
     if reason:
         raise ValueError(f"method {method!r} does not apply to {benchmark.name} (space {benchmark.space.name}): {reason}")
