@@ -149,17 +149,24 @@ def _wait_for_runs(out: Path, n: int, proc: subprocess.Popen) -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process-group signals and /proc: Linux")
-def test_ctrl_c_stops_a_two_worker_grid_promptly(tmp_path):
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_stops_a_two_worker_grid_promptly(tmp_path, presses):
     out = tmp_path / "out"
     proc = _cli(out)
     _wait_for_runs(out, 3, proc)
     workers = _children(proc.pid)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     t0 = time.time()
+    if presses == 2:  # an impatient second Ctrl-C during the clean-up must not hang it
+        time.sleep(0.05)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
     proc.wait(timeout=20)
     assert time.time() - t0 < 10
     n_at_exit = len(list(out.rglob("seed*.jsonl")))
-    assert proc.returncode == 130 and "interrupted" in proc.stderr.read()
+    assert proc.returncode == 130 and "interrupted" in proc.stderr.read() or presses == 2 and proc.returncode != 0
     time.sleep(1.0)
     assert len(list(out.rglob("seed*.jsonl"))) == n_at_exit  # nothing written after the command ended
     assert not [w for w in workers if _alive(w)]
