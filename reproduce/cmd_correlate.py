@@ -302,7 +302,9 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     indices = parse_archs(args.archs, args.seed)
     if args.table and not Path(args.table).exists():
         raise FileNotFoundError(f"--table {args.table} not found")
-    out = Path(args.out)
+    from bench.paths import check_out_dir
+
+    out = check_out_dir(args.out)  # a file, "" or an unwritable parent: one line, before any scoring
     shard = parse_shard(args.shard)
     if args.no_score:
         if not (out / "scores.csv").is_file():

@@ -27,7 +27,8 @@ def ensure_supernet(config: str, checkpoint: str | None, data_root: str | None) 
 
     The given file; else the cached one in :func:`default_out` when it was trained with the config's
     current default settings to the end; else one trained now (an interrupted training of the same
-    settings is resumed; a cache trained with other settings, e.g. older defaults, is replaced).
+    settings is resumed; a cache trained with other settings, e.g. older defaults, or an unreadable
+    one is replaced: ``force=True``, on purpose, since this folder is our cache, not a user's --out).
     """
     if checkpoint:
         if not Path(checkpoint).is_file():
@@ -53,7 +54,7 @@ def ensure_supernet(config: str, checkpoint: str | None, data_root: str | None) 
         resume = True
     t0 = time.perf_counter()
     data = load_data(config, data_root, seed=0)
-    train_supernet(config, data, settings, out, resume=resume)
+    train_supernet(config, data, settings, out, resume=resume, force=not resume and path.exists())
     return str(path), (
         f"trained now: {settings.steps} steps of batch {settings.batch_size}, lr {settings.lr}, "
         f"{time.perf_counter() - t0:.0f} s ({path})"
@@ -82,6 +83,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument(
+        "--force",
+        action="store_true",
+        help="start again over an existing OUT/checkpoint.pt (without it, or --resume, training into a "
+        "folder with a checkpoint is refused)",
+    )
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     t.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
     t.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across ranks (CUDA only)")
@@ -93,9 +100,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from bench.paths import check_out_dir
     from bench.supernet import ddp
     from bench.supernet.data import load_data
-    from bench.supernet.train import default_settings, train_supernet
+    from bench.supernet.train import check_overwrite, default_settings, train_supernet
 
     if ddp.from_env().enabled:
         torch.set_num_threads(1)  # one thread per rank: torchrun starts one process per core or GPU
@@ -109,7 +117,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
     )
-    out = args.out or default_out(args.config)
+    out = check_out_dir(args.out) if args.out is not None else default_out(args.config)
+    # before the data is loaded: a finished supernet (also the cache that pcf-es/spos-search reuse)
+    # is not overwritten by a plain `supernet train`
+    check_overwrite(out, resume=args.resume, force=args.force)
     data = load_data(args.config, args.data_root, seed=args.seed, preprocessing=args.preprocessing)
     d = ddp.from_env()
     t0 = time.perf_counter()
@@ -120,6 +131,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             settings,
             out,
             resume=args.resume,
+            force=args.force,
             device=device,
             dist=d,
             sync_bn=args.sync_bn,

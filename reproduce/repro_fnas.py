@@ -783,7 +783,7 @@ def _markdown(df: pd.DataFrame) -> str:
 def run(args: argparse.Namespace) -> int:
     from bench.paths import check_out_dir, results_dir
 
-    out = check_out_dir(args.out if args.out else results_dir() / "fnas")
+    out = check_out_dir(args.out if args.out is not None else results_dir() / "fnas")
     if args.mode in ("live", "both"):
         live_options(args)  # bad live arguments fail before a tabular grid starts
     if args.mode in ("tabular", "both"):

@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.io import atomic_write_text
 from bench.metrics import spearman
-from bench.paths import results_dir
+from bench.paths import check_out_dir, results_dir
 from bench.plots import save_figure
 from bench.reference import load_reference_csv
 from bench.runner import RunResult, run_search
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         from bench.supernet.checkpoint import load_checkpoint
 
         load_checkpoint(args.checkpoint, args.config)
-    out = Path(args.out) if args.out else results_dir() / "pcf_es" / args.config
+    out = check_out_dir(args.out if args.out is not None else results_dir() / "pcf_es" / args.config)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     ckpt, ckpt_note = ensure_checkpoint(args.config, args.checkpoint, args.random_init, args.data_root)

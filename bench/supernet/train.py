@@ -198,6 +198,32 @@ def _check_resume(path: Path, recorded: TrainSettings, wanted: TrainSettings) ->
         )
 
 
+def check_overwrite(out_dir: Path | str | None, *, resume: bool, force: bool, flag: str = "--out") -> None:
+    """Refuse to start a training over an existing checkpoint unless asked (one-line ``ValueError``).
+
+    A finished supernet may have cost hours (ImageNet: days); starting again into its folder would
+    overwrite it at the first checkpoint. ``resume`` continues it, ``force`` overwrites it on purpose.
+    Called before the data is loaded, and again by :func:`train_supernet`.
+    """
+    if resume and force:
+        raise ValueError("--resume and --force contradict each other: --resume continues OUT/checkpoint.pt, "
+                         "--force starts again over it; pass one")
+    if out_dir is None or resume or force:
+        return
+    path = Path(out_dir) / CHECKPOINT
+    if not path.exists():
+        return
+    progress = checkpoint_progress(path)
+    if progress is None:
+        state = "holds a checkpoint not written by this trainer"
+    elif progress[1] >= progress[0].steps:
+        state = f"holds a finished training ({progress[1]} of {progress[0].steps} steps)"
+    else:
+        state = f"holds an unfinished training ({progress[1]} of {progress[0].steps} steps)"
+    raise ValueError(f"{path} {state}; pass --resume to continue it or --force to overwrite it, "
+                     f"or give another {flag}")
+
+
 def _train_meta(path: Path | str) -> dict[str, Any] | None:
     """The ``meta["train"]`` of a training checkpoint of this tool; ``None`` if unreadable or foreign."""
     try:
@@ -233,6 +259,7 @@ def train_supernet(
     out_dir: Path | str | None = None,
     *,
     resume: bool = False,
+    force: bool = False,
     stop_after: int | None = None,
     device: str | torch.device = "cpu",
     dist: ddp.Dist | None = None,
@@ -246,11 +273,13 @@ def train_supernet(
 
     ``out_dir``: where ``checkpoint.pt`` (every ``checkpoint_every`` steps and at the end, atomic) and
     ``train_log.csv`` go (``None``: nothing written). ``resume``: continue from ``out_dir/checkpoint.pt``
-    (same settings required). ``stop_after``: stop after this many updates in this call (a checkpoint
+    (same settings required). An existing checkpoint there is never overwritten unless ``force``
+    (:func:`check_overwrite`). ``stop_after``: stop after this many updates in this call (a checkpoint
     is written), the run can then be resumed; the learning-rate schedule always follows
     ``settings.steps``. ``dist``: rank/world (default: from torchrun's environment).
     """
     cfg = get_config(config)
+    check_overwrite(out_dir, resume=resume, force=force)
     device = torch.device(device)
     d = dist if dist is not None else ddp.from_env()
     ddp.init(d, device, init_method)
