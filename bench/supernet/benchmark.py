@@ -151,13 +151,15 @@ class SupernetBenchmark(Benchmark):
         arch = self.space.check(arch)
         k = self.prefix_len_for(arch)
         provider = self.prefix_provider if k else None
-        if self.sample_rate < 1.0 and self.sample_set is not None:
+        split = "val_is" if self.sample_rate < 1.0 and self.sample_set is not None else "val"  # before the warm-up ends
+        if split == "val_is":
             res = self.evaluator.evaluate(
                 arch, prefix_len=k, prefix_provider=provider, split="val_is", keep_logits=True
             )
             assert res.logits is not None
             y = torch.cat([b[1] for b in self.evaluator.sets["val_is"]])
             correct = (res.logits.argmax(1) == y).numpy().astype(np.float64)
+            assert self.sample_set is not None
             res.top1 = self.sample_set.estimate_top1(correct)
         else:
             sampling = self.sample_rate < 1.0
@@ -167,7 +169,6 @@ class SupernetBenchmark(Benchmark):
         self._val[arch] = (res.top1, res.top5)
         info = {"top5": res.top5, "flops_m": self.space.flops_m(arch), "prefix_len": k}
         if self.cost == "flops":
-            split = "val_is" if self.sample_rate < 1.0 and self.sample_set is not None else "val"
             n_img = sum(len(b[1]) for b in (*self.evaluator.recal, *self.evaluator.sets[split]))
             macs = self.space.table.flops(arch) - (self.space.table.prefix_flops(arch, k) if k else 0)
             return Observation(score=res.top1, cost_s=n_img * macs / 1e9, cost_kind="simulated", info=info)
