@@ -4,8 +4,8 @@
   ``shared/data/nb201`` (computed when this table was written);
 - the official NAS-Bench-201 files, whose names carry a hash tag: the NB201 README says
   ``NAS-Bench-201-v1_0-e61699.pth`` "where e61699 is the last six digits for this file"; the digest
-  is the MD5 (a published check of v1_1 reads ``md5 = 55e847...6b096897``), so the tag must equal the
-  last six hex digits of the file's MD5.
+  is not named there; a third-party record of v1_1 gives ``md5 = 55e847...6b096897`` (not verified here:
+  the official files are not on this machine), so the tag must equal the last six hex digits of the MD5.
 
 Only files with these exact names are checked: a CSV of one's own under another name is validated by
 its values alone (``bench.nb201.tables``). A mismatch is a one-line ``ValueError`` that says what to do.
