@@ -25,6 +25,7 @@ same path (the embedded NB201 table ships with a package).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -42,7 +43,15 @@ class MissingRayError(ValueError):
     """Ray is not installed (a ValueError, so the CLI prints it as one line)."""
 
 
-def import_ray() -> Any:
+# A local instance stays on loopback: by default Ray binds the machine's outward address, which a
+# single-machine run (a laptop, a test, CI) has no reason to use. Read by Ray when it is imported;
+# a cluster reached with --address keeps its own addresses (set the variable to 1 to override).
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def import_ray(local: bool = False) -> Any:
+    if local:
+        os.environ.setdefault(LOOPBACK_ENV, "0")
     try:
         import ray
     except ImportError:
@@ -107,11 +116,12 @@ class RayExecutor:
         self._pending: dict[Any, Any] = {}
 
     def __enter__(self) -> RayExecutor:
-        ray = self._ray = import_ray()
+        ray = self._ray = import_ray(local=self.address is None)
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
             if self.address is None:
                 kwargs["num_cpus"] = self.workers
+                kwargs["_node_ip_address"] = "127.0.0.1"
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as err:

@@ -3,6 +3,9 @@ from pathlib import Path
 
 import pytest
 
+# Ray started by the tests stays on loopback (see bench/ray_executor.py), also in subprocess drivers.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 try:
     import torch
 

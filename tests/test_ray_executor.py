@@ -32,9 +32,11 @@ SPECS = [RunSpec("nb201", m, s, BUDGET, OPTIONS) for m in METHODS for s in SEEDS
 @pytest.fixture(scope="module")
 def ray_address():
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'; CI installs it)")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, _node_ip_address="127.0.0.1")
     try:
-        yield ray.get_runtime_context().gcs_address
+        address = ray.get_runtime_context().gcs_address
+        assert address.startswith("127.0.0.1:"), address  # loopback only
+        yield address
     finally:
         ray.shutdown()
 
