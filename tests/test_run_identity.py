@@ -200,3 +200,22 @@ def test_summary_keeps_runs_of_earlier_commands(tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert sorted(set(summary["method"])) == ["random", "rea"] and len(summary) == 4
     assert np.isfinite(summary["final_test_acc"]).all()
+
+
+def test_the_table_behind_nasrepro_data_is_part_of_a_runs_identity(tmp_path, monkeypatch):
+    """A grid made on the shared CSV (through NASREPRO_DATA) does not 'resume' on the embedded table."""
+    from bench import runner
+    from bench.paths import data_dir
+
+    shared = data_dir()
+    if shared is None or not (shared / "nb201" / "nb201_accuracy.csv").exists():
+        pytest.skip("needs NASREPRO_DATA with nb201/nb201_accuracy.csv")
+    spec = RunSpec("nb201", "random", 0, "10evals", (("dataset", "cifar10"),))
+    run_grid([spec], tmp_path, progress=False)
+    monkeypatch.delenv("NASREPRO_DATA")
+    runner._cached_benchmark.cache_clear()
+    try:
+        with pytest.raises(StaleRunError, match="data.table"):
+            run_grid([spec], tmp_path, progress=False)
+    finally:
+        runner._cached_benchmark.cache_clear()
