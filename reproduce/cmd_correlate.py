@@ -241,14 +241,15 @@ def parse_votes(items: list[str] | None) -> list[tuple[str, ...]]:
 
 
 def correlate(indices: list[int], dataset: str, out_dir: Path, table: str | None = None,
-              votes: list[tuple[str, ...]] | None = None, ci_seed: int | None = 0) -> pd.DataFrame:
+              votes: list[tuple[str, ...]] | None = None, ci_seed: int | None = 0,
+              proxies: list[str] | None = None) -> pd.DataFrame:
     """Read the stores of ``out_dir`` (cells scored in all of them), correlate the rows of ``indices`` and
     write correlation.csv|md (with a 95% bootstrap interval of each Spearman when ``ci_seed`` is set)."""
     from bench.provenance import markdown_block, provenance, write_sidecar
     from bench.proxies.correlation import correlation_table
     from bench.proxies.store import read_score_dir
 
-    meta, frame = read_score_dir(out_dir)
+    meta, frame = read_score_dir(out_dir, proxies)
     frame = frame.set_index("index")
     have = [i for i in indices if i in frame.index]
     if len(have) < 2:

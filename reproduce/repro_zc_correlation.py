@@ -205,27 +205,54 @@ def fisher_bias_check(out_ds: Path, indices: list[int], dataset: str, images: st
     return table[table["index"].isin(indices)]
 
 
-def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: tuple[str, ...], seed: int,
-                batch: int, out_ds: Path, table: str | None, progress: bool, score: bool = True,
-                votes: list[tuple[str, ...]] | None = None, time_cells: int = 5, fisher_cells: int = 0) -> pd.DataFrame:
+def _population(indices: list[int], dataset: str, out_ds: Path, table: str | None, votes: list[tuple[str, ...]],
+                proxies: list[str] | None, label: str) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """Correlation rows (both targets) over the cells where every proxy of ``proxies`` (None: all stores)
+    is scored; ``population`` names that set of cells."""
     from bench.proxies.store import read_score_dir
-    from reproduce.cmd_correlate import correlate, score_archs
+    from reproduce.cmd_correlate import correlate
 
-    votes = votes or []
-    if score:
-        score_archs(indices, dataset, images, proxies, seed, out_ds, batch=batch, progress=progress)
-    corr = correlate(indices, dataset, out_ds, table, votes=votes)
-    meta, frame = read_score_dir(out_ds)
+    corr = correlate(indices, dataset, out_ds, table, votes=votes, proxies=proxies)
+    meta, frame = read_score_dir(out_ds, proxies)
     frame = frame[frame["index"].isin(indices)].set_index("index")
-    corr["images"] = meta["images"]
-    corr["stand_in"] = "stand-in" in meta["images"]
-    corr["sec_per_cell"] = float(frame["seconds"].mean())
-    corr["cpu_sec_per_cell"] = float(np.nanmean(frame["cpu_seconds"])) if frame["cpu_seconds"].notna().any() else np.nan
     nb = _notebook_target_table(dataset, frame, meta["proxies"], votes)
     for col, name in (("spearman", "spearman_nb"), ("abs_spearman", "abs_spearman_nb"), ("kendall", "kendall_nb"),
                       ("vote_agreement", "vote_agreement_nb"), ("spearman_lo", "spearman_nb_lo"),
                       ("spearman_hi", "spearman_nb_hi")):
         corr[name] = list(nb[col]) if nb is not None else np.nan
+    corr["population"] = label
+    return corr, meta, frame
+
+
+def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: tuple[str, ...], seed: int,
+                batch: int, out_ds: Path, table: str | None, progress: bool, score: bool = True,
+                votes: list[tuple[str, ...]] | None = None, time_cells: int = 5, fisher_cells: int = 0) -> pd.DataFrame:
+    """Rows for Table 1 over the cells of the main store (``population`` "main"), and rows for the newer
+    proxies and the aggregates over the cells scored in every store ("all"); one population when the two
+    sets of cells are the same."""
+    import pandas as pd
+
+    from bench.proxies.store import read_score_dir, read_scores
+    from reproduce.cmd_correlate import score_archs
+
+    votes = votes or []
+    if score:
+        score_archs(indices, dataset, images, proxies, seed, out_ds, batch=batch, progress=progress)
+    main_meta, main_frame = read_scores(out_ds / "scores.csv")
+    n_main = int(main_frame["index"].isin(indices).sum())
+    all_meta, all_frame = read_score_dir(out_ds)
+    n_all = int(all_frame["index"].isin(indices).sum())
+    # newer proxies scored on fewer cells: Table 1 keeps all of its own cells (computed first, so the
+    # folder's correlation.csv|md, rewritten by each correlate() call, ends with the merged cells)
+    main = _population(indices, dataset, out_ds, table, [], main_meta["proxies"], "main")[0] \
+        if n_all < n_main else None
+    corr, meta, frame = _population(indices, dataset, out_ds, table, votes, None, "all")
+    if main is not None:
+        corr = pd.concat([main, corr], ignore_index=True)
+    corr["images"] = meta["images"]
+    corr["stand_in"] = "stand-in" in meta["images"]
+    corr["sec_per_cell"] = float(frame["seconds"].mean())
+    corr["cpu_sec_per_cell"] = float(np.nanmean(frame["cpu_seconds"])) if frame["cpu_seconds"].notna().any() else np.nan
     corr["abs_spearman_vs_c10valid_test"] = corr["abs_spearman_nb"]
     timed = [p for p in NEW_ROWS if p in meta["proxies"]]
     secs = proxy_seconds(out_ds, [i for i in indices if i in frame.index][:time_cells], dataset, images, seed,
@@ -263,6 +290,7 @@ def _with_fisher_ref(corr: pd.DataFrame, ref: pd.DataFrame, frame: pd.DataFrame,
                       "spearman_nb_lo": row.get("spearman_lo", np.nan), "spearman_nb_hi": row.get("spearman_hi", np.nan)})
         rows.append(r)
     extra = pd.DataFrame(rows)
+    extra["population"] = "all"
     for col in ("dataset", "images", "stand_in", "sec_per_cell", "cpu_sec_per_cell"):
         extra[col] = corr[col].iloc[0]
     return pd.concat([corr, extra], ignore_index=True)
@@ -276,6 +304,8 @@ def summarise(tables: list[pd.DataFrame]) -> pd.DataFrame:
                 "spearman_nb_lo", "spearman_nb_hi", "cpu_sec_alone"):
         if col not in ours.columns:  # tables made without the notebook target, intervals or timings
             ours[col] = np.nan
+    if "population" not in ours.columns:
+        ours["population"] = "all"
     # 'ours' is on the notebook's own target where the shared table has it (CIFAR-10: cifar10-valid
     # test), else on the 200-epoch test column; ours_test200 keeps the latter beside it
     ours["ours_test200"] = np.where(ours["proxy"] == "vote", ours["vote_agreement"], ours["abs_spearman"])
@@ -294,7 +324,7 @@ def write_outputs(summary: pd.DataFrame, out: Path, archs_label: str, seed: int)
     from bench.plots import save_figure
     from bench.provenance import markdown_block, provenance, write_sidecar
 
-    cols = ["dataset", "proxy", "target", "n_archs", "n_dropped", "spearman", "abs_spearman", "kendall",
+    cols = ["dataset", "proxy", "population", "target", "n_archs", "n_dropped", "spearman", "abs_spearman", "kendall",
             "top10_precision", "vote_agreement", "spearman_lo", "spearman_hi", "spearman_nb", "abs_spearman_nb",
             "kendall_nb", "vote_agreement_nb", "spearman_nb_lo", "spearman_nb_hi", "ours", "ours_test200",
             "published_notebook", "published_paper_2ndhand", "gap_vs_notebook", "abs_spearman_vs_c10valid_test",
@@ -318,7 +348,11 @@ def write_outputs(summary: pd.DataFrame, out: Path, archs_label: str, seed: int)
                   f"- target of 'ours': {'cifar10-valid test accuracy (the notebook target)' if on_nb else '200-epoch test accuracy'}",
                   f"- scoring time per cell, all proxies fused: {g['sec_per_cell'].iloc[0]:.2f} s wall, "
                   f"{g['cpu_sec_per_cell'].iloc[0]:.2f} s CPU (1 thread, shared machine)", ""]
-        table1 = g[~g["proxy"].isin([*NEW_ROWS[:6], "az_nas"]) & ~g["proxy"].str.startswith("vote(")]
+        pops = set(g["population"].dropna()) if "population" in g.columns else set()
+        t1 = g[g["population"] == "main"] if "main" in pops else g
+        table1 = t1[~t1["proxy"].isin([*NEW_ROWS[:6], "az_nas"]) & ~t1["proxy"].str.startswith("vote(")]
+        if "main" in pops:  # the fisher check rows live with the newer proxies' cells
+            table1 = pd.concat([table1, g[g["proxy"].str.startswith("fisher (")]])
         head = "| proxy | n | dropped | rho (signed) | ours | 95% CI | notebook | gap vs notebook | paper (2nd-hand) |"
         head += " ours vs 200-epoch test |" if on_nb else ""
         lines += [head, "|" + "---|" * (head.count("|") - 1)]
@@ -364,8 +398,11 @@ def _new_proxy_section(g: pd.DataFrame, on_nb: bool, fmt, prov: dict) -> list[st
 
     from bench.provenance import markdown_block
 
-    rows = g[g["proxy"].isin(NEW_ROWS) | (g["proxy"] == "az_nas") | g["proxy"].str.startswith("vote(")]
-    if rows.empty:
+    if "population" in g.columns and (g["population"] == "main").any():
+        g = g[g["population"] != "main"]
+    keep = [*NEW_ROWS, "synflow", "params"]  # synflow and params: the strongest Table-1 rows, same cells
+    rows = g[g["proxy"].isin(keep) | (g["proxy"] == "az_nas") | g["proxy"].str.startswith("vote(")]
+    if rows.empty or not rows["proxy"].isin(NEW_ROWS[:6]).any():
         return []
     first = "cifar10-valid test" if on_nb else "200-epoch test"
     lines = ["", f"### Newer proxies and rank aggregates ({g['dataset'].iloc[0]})", "",
