@@ -43,8 +43,8 @@ DESCRIPTION = "PCF-ES vs CF-ES vs SPOS evolution on one supernet at equal evalua
 BASELINE = "spos-es"
 TINY_CACHE_MB = 4 / 1024  # 4 KiB: no prefix batch fits, every one is recomputed
 # table.csv columns that are measured (they differ between two runs of the same command)
-MEASURED = ("search_s", "s_per_eval", "saving_per_eval_pct", "saving_pct", "wall_s", "cpu_s", "bn_recal_s",
-            "prefix_s", "suffix_s", "energy_j")
+MEASURED = ("search_s", "s_per_eval", "saving_per_eval_pct", "saving_pct", "gen0_cost_ratio", "wall_s", "cpu_s",
+            "bn_recal_s", "prefix_s", "suffix_s", "energy_j")
 PUBLISHED = {"cf-es": "CF-ES", "pcf-es": "PCF-ES", "pcf-es+stop": "PCF-ES"}
 
 
@@ -211,6 +211,7 @@ def _run_row(run: dict[str, Any], table: Any) -> dict[str, Any]:
         "n_new": int(new_mask.sum()), "search_val_top1": round(float(final["final_val_acc"]), 3),
         "test_top1": round(float(final["final_test_acc"]), 3), "flops_m": round(float(final["final_flops_m"]), 3),
         "search_s": round(float(cost.sum()), 3), "s_per_eval": round(float(cost[new_mask].mean()), 5),
+        "gen0_s_per_eval": float(np.mean([s["cost_s"] for s in steps if s["extra"].get("generation") == 0])),
         "wall_s": round(float(timing.get("wall_s", np.nan)), 1), "cpu_s": round(float(timing.get("cpu_s", np.nan)), 1),
         "flops_skipped_pct": round(100 * skipped / total, 2),
         "n_frozen": last["n_frozen"] if frz else "-",
@@ -309,6 +310,10 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, rate: floa
     df["saving_per_eval_pct"] = [round(100 * (1 - s / base.loc[sd, "s_per_eval"]), 2)
                                  for s, sd in zip(df["s_per_eval"], df["seed"])]
     df["saving_pct"] = [round(100 * (1 - s / base.loc[sd, "search_s"]), 2) for s, sd in zip(df["search_s"], df["seed"])]
+    # generation 0 is the same work in every variant of a seed (the same random subnets, nothing frozen, full
+    # evaluation): a ratio far from 1 means the machine's speed changed between the runs (a shared machine)
+    df["gen0_cost_ratio"] = [round(g0 / base.loc[sd, "gen0_s_per_eval"], 3) for g0, sd in zip(df["gen0_s_per_eval"], df["seed"])]
+    df = df.drop(columns="gen0_s_per_eval")
     correct = {(r["meta"]["tag"], r["meta"]["seed"]): _correct(r) for r in search}
     seeds = sorted(base.index)
     cols: dict[str, list[float]] = {k: [] for k in ("top1_diff_pt", "top1_diff_ci_low", "top1_diff_ci_high")}
@@ -323,7 +328,8 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, rate: floa
                                             for v, sd in zip(df["search_val_top1"], df["seed"])]})
     # mean rows: intervals over seeds (and test images for top-1)
     num = ["n_evals", "n_new", "search_val_top1", "test_top1", "flops_m", "search_s", "s_per_eval", "wall_s", "cpu_s",
-           "flops_skipped_pct", "saving_per_eval_pct", "saving_pct", "bn_recal_s", "prefix_s", "suffix_s"]
+           "flops_skipped_pct", "saving_per_eval_pct", "saving_pct", "gen0_cost_ratio", "bn_recal_s", "prefix_s",
+           "suffix_s"]
     means, summary = [], {}
     for tag, g in df.groupby("method", sort=False):
         row = {"method": tag, "seed": "mean", **g[num].mean().round(3).to_dict(),
@@ -347,7 +353,8 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, rate: floa
                         "n_new": g["n_new"].mean(), "skipped": g["flops_skipped_pct"].mean()}
     full = pd.concat([df, pd.DataFrame(means)], ignore_index=True)
     order = ["method", "seed", "T", "f", "sample_rate", "n_evals", "n_new", "search_val_top1", "test_top1", "flops_m",
-             "search_s", "s_per_eval", "saving_per_eval_pct", "saving_pct", "wall_s", "cpu_s", "flops_skipped_pct",
+             "search_s", "s_per_eval", "saving_per_eval_pct", "saving_pct", "gen0_cost_ratio", "wall_s", "cpu_s",
+             "flops_skipped_pct",
              "top1_diff_pt", "top1_diff_ci_low", "top1_diff_ci_high", "val_diff_pt", "val_diff_ci_low",
              "val_diff_ci_high", "n_frozen", "all_frozen_generation", "freeze_events", "bn_recal_s", "prefix_s",
              "suffix_s", "peak_cache_mb", "energy_j"]
@@ -417,6 +424,9 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, rate: floa
         "of the evaluated subnets; `top1_diff_ci_*`: 95% bootstrap over test images (per seed) and over seeds x "
         "test images (mean rows), from the per-image correctness of the found subnets (the benchmark's final "
         f"evaluation); `val_diff_*`: paired over seeds (for pcf-es+is{rate:g} the search-val top-1 is the sampled estimate)",
+        "`gen0_cost_ratio`: cost per evaluation of generation 0 (the same subnets, fully evaluated, in every "
+        "variant of a seed) vs spos-es: far from 1, the machine's speed changed between the runs and the measured "
+        "savings are not comparable (`flops_skipped_pct` is machine-independent)",
         f"wall_s, cpu_s: measured per run (ledger); total {df['wall_s'].sum():.0f} s wall, {df['cpu_s'].sum():.0f} s CPU",
         "", "## Headline (mean over seeds)", "", *head, "", f"Published: {pub_note}.", "", claim, "",
         "## Checks", "", *[f"- {c}" for c in notes_checks], "",
@@ -431,6 +441,7 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, rate: floa
              f"({n_seeds} seed{'s' if n_seeds > 1 else ''}, share over {pp.get('share_over')})")
     write_table(full, out / "table", prov, title, notes, formats=("csv",))
     shown = ["method", "seed", "n_evals", "n_new", "test_top1", "s_per_eval", "saving_per_eval_pct", "saving_pct",
+             "gen0_cost_ratio",
              "wall_s", "cpu_s", "flops_skipped_pct", "top1_diff_pt", "top1_diff_ci_low", "top1_diff_ci_high",
              "val_diff_pt", "n_frozen", "all_frozen_generation", "freeze_events"]
     write_table(full[shown], out / "table", prov, title, [*notes[:-1], "All columns: `table.csv`. " + notes[-1]],
