@@ -129,7 +129,9 @@ def score_archs(indices: list[int], dataset: str, images: str | None, proxies: t
                 "proxies": list(proxies), "init": "pytorch-default, seed=SeedSequence([seed, index])"}
     if "zico" in proxies:
         settings["zico_batches"] = 2
-    x, y, provenance, extra = load_batch(dataset, images, batch, seed, more=1)
+    loaded = load_batch(dataset, images, batch, seed, more=1 if "zico" in proxies else 0)
+    x, y, provenance = loaded[:3]
+    extra = loaded[3] if len(loaded) > 3 else None
     settings["images"] = provenance
     for path, group in plan_stores(out_dir, settings):
         batches = extra if "zico" in group["proxies"] else None

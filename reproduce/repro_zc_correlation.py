@@ -156,7 +156,9 @@ def proxy_seconds(out_ds: Path, indices: list[int], dataset: str, images: str | 
         old = pd.read_csv(path)
         if set(proxies) <= set(old["proxy"]) and int(old["n_cells"].min()) >= len(indices):
             return old
-    x, y, _, extra = load_batch(dataset, images, batch, seed, more=1)
+    loaded = load_batch(dataset, images, batch, seed, more=1 if "zico" in proxies else 0)
+    x, y = loaded[:2]
+    extra = loaded[3] if len(loaded) > 3 else None
     rows = []
     for name in proxies:
         cpu = []
@@ -242,6 +244,10 @@ def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: t
     n_main = int(main_frame["index"].isin(indices).sum())
     all_meta, all_frame = read_score_dir(out_ds)
     n_all = int(all_frame["index"].isin(indices).sum())
+    from bench.proxies.registry import canonical
+
+    # a --vote over proxies this dataset's stores lack (the stand-ins were scored before them) is skipped
+    votes = [v for v in votes if all(canonical(p) in all_meta["proxies"] or p in all_meta["proxies"] for p in v)]
     # newer proxies scored on fewer cells: Table 1 keeps all of its own cells (computed first, so the
     # folder's correlation.csv|md, rewritten by each correlate() call, ends with the merged cells)
     main = _population(indices, dataset, out_ds, table, [], main_meta["proxies"], "main")[0] \
