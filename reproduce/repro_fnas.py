@@ -796,16 +796,22 @@ def run(args: argparse.Namespace) -> int:
 def demo(out_dir: Path) -> str:
     """A short tabular FNAS vs PPO on NB201 CIFAR-10 (3 seeds, 300 trained archs each)."""
     from bench.analysis import fmt_censored, load_runs
+    from bench.paths import data_dir
+    from bench.registry import make_benchmark
     from bench.runner import run_grid
 
     _limit_threads()
-    table = _table_path(None)
+    # the shared table when NASREPRO_DATA is set, else the embedded default (CIFAR-10; no data needed)
+    shared = data_dir()
+    table = _table_path(None) if shared is not None and (shared / "nb201" / "nb201_accuracy.csv").exists() \
+        else "embedded"
     specs = [_spec(m, m, "cifar10", s, 300, table, p) for m, p in (("ppo", {}), ("fnas", {"replay": True}))
              for s in range(3)]
     paths = run_grid(specs, Path(out_dir) / "runs", progress=False)
     truth = Truth(table, "cifar10")
-    lines = ["## FNAS vs PPO (NB201 CIFAR-10 table, 12-epoch reward, 3 seeds x 300 trained archs; "
-             "FNAS = critic + replay, no transfer)", "",
+    signal = make_benchmark("nb201", dataset="cifar10", table=table).describe().get("signal", "?")
+    lines = [f"## FNAS vs PPO (NB201 CIFAR-10, table {table if table == 'embedded' else Path(table).name}, "
+             f"reward {signal}; 3 seeds x 300 trained archs; FNAS = critic + replay, no transfer)", "",
              "| method | seed | trained archs to top 1% | final test acc | spared by critic |", "|---|---|---|---|---|"]
     for spec, run in zip(specs, load_runs(paths)):
         hit = truth.hits(run, 300)[1]

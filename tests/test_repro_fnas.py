@@ -179,3 +179,12 @@ def test_demo(nb201_csv: Path, tmp_path: Path) -> None:
     text = rf.demo(tmp_path)
     assert text.count("| ppo |") == 3 and text.count("| fnas |") == 3
     assert (tmp_path / "fnas_demo.md").exists()
+
+
+def test_demo_runs_without_any_data_folder(tmp_path, monkeypatch):
+    """`nasrepro demo` is the main job on the embedded default: the FNAS part needs no NASREPRO_DATA."""
+    from reproduce.repro_fnas import demo
+
+    monkeypatch.delenv("NASREPRO_DATA", raising=False)
+    text = demo(tmp_path)
+    assert "table embedded" in text and text.count("| fnas |") == 3 and text.count("| ppo |") == 3
