@@ -21,6 +21,7 @@ from bench.core import Arch, Observation, SearchSpace
 _REGISTRY: dict[str, type[Method]] = {}
 _VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {}  # name -> (base method, params, description)
 _WRAPPERS: dict[str, Callable[..., Method]] = {}
+_REQUIRES: dict[str, tuple[str, ...]] = {}  # variant -> parameters a run must set
 
 
 def register(name: str) -> Callable[[type[Method]], type[Method]]:
@@ -36,12 +37,15 @@ def register(name: str) -> Callable[[type[Method]], type[Method]]:
     return deco
 
 
-def register_variant(name: str, base: str, description: str = "", **params: Any) -> None:
+def register_variant(name: str, base: str, description: str = "", requires: tuple[str, ...] = (),
+                     **params: Any) -> None:
     """A named variant: ``base`` with fixed ``params`` (e.g. ``ppo+critic`` = ``fnas`` with
-    ``critic=True, replay=False``). Explicit parameters of a run override the variant's."""
+    ``critic=True, replay=False``). Explicit parameters of a run override the variant's. ``requires``
+    names parameters a run must set (a transfer variant without a source would silently be another)."""
     if name in _VARIANTS and _VARIANTS[name][:2] != (base, params):
         raise ValueError(f"method variant {name!r} is already registered")
     _VARIANTS[name] = (base, dict(params), description)
+    _REQUIRES[name] = tuple(requires)
 
 
 def register_wrapper(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:
@@ -131,6 +135,7 @@ def resolve_method(name: str, params: dict[str, Any] | None = None) -> Resolved:
                          f"{', '.join(sig) or '(none)'}")
     full = {k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty}
     missing = sorted(set(sig) - set(full) - set(given))
+    missing += [k for k in _REQUIRES.get(name, ()) if given.get(k) in (None, "")]
     if missing:
         raise ValueError(f"method {name!r} needs parameter {missing[0]!r}: pass --set {missing[0]}=VALUE")
     full.update(given)

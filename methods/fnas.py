@@ -389,7 +389,7 @@ register_variant("fnas-no-reuse", "fnas", "FNAS without reusing measured rewards
 # `nasrepro reproduce fnas` passes an earlier PPO+critic run (``+transfer``) or that run with every
 # top-1% cell of the target task removed (``+transfer-heldout``: what a user transferring to a new task has).
 register_variant("ppo+critic+transfer", "fnas", "PPO + critic pre-trained on an earlier run (set transfer_from=RUN)",
-                 critic=True, replay=False)
+                 requires=("transfer_from",), critic=True, replay=False)
 register_variant("ppo+critic+transfer-heldout", "fnas",
                  "PPO + critic pre-trained on source data without the target's top cells (set transfer_from=RUN)",
-                 critic=True, replay=False)
+                 requires=("transfer_from",), critic=True, replay=False)

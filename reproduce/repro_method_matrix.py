@@ -56,11 +56,15 @@ def cell(spec: RunSpec) -> tuple[str, str]:
         bench = _cached_benchmark(spec.bench, spec.bench_options)
     except Exception as err:  # noqa: BLE001 - the matrix reports every failure, it does not stop
         return "fails", f"benchmark: {type(err).__name__}: {err}"
-    from methods.base import get_method
+    from methods.base import get_method, resolve_method
 
     reason = get_method(spec.method).applies_to(bench.space)
     if reason:
         return "does not apply", reason
+    try:  # a variant that needs a per-run input (a transfer source) has no run without one
+        resolve_method(spec.method, dict(spec.params))
+    except ValueError as err:
+        return "does not apply", f"alone: {err}"
     t0 = time.process_time()
     try:
         rows, _ = compute(spec)
