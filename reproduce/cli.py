@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_WRITE
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        if argv is None:  # the command itself: leave now, without waiting on exit handlers (a pool's
+            sys.stdout.flush()  # manager thread can keep a loaded machine's interpreter alive for
+            sys.stderr.flush()  # seconds); workers are already killed and every file written is whole
+            os._exit(130)
         return 130
 
 
