@@ -214,11 +214,15 @@ def main() -> None:
         blocks.to_markdown(index=False, floatfmt=".1f"),
         "",
     ]
+    from bench.provenance import markdown_block, provenance, write_sidecar
+
+    prov = provenance()
     print("\n".join(lines))
     out = results_dir()
-    atomic_write_text(out / "supernet_flops.md", "\n".join(lines))
-    atomic_write_text(out / "supernet_flops.csv", df.to_csv(index=False))
-    atomic_write_text(out / "supernet_flops_blocks.csv", blocks.to_csv(index=False))
+    atomic_write_text(out / "supernet_flops.md", "\n".join(lines) + markdown_block(prov))
+    for name, frame in (("supernet_flops.csv", df), ("supernet_flops_blocks.csv", blocks)):
+        atomic_write_text(out / name, frame.to_csv(index=False))
+        write_sidecar(out / name, prov)
 
 
 if __name__ == "__main__":
