@@ -66,21 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for mod in _modules("cmd_"):
         mod.register(sub)
-    rep = sub.add_parser("reproduce", help="regenerate a paper's table or figure")
-    rep_sub = rep.add_subparsers(dest="reproduction", metavar="NAME")
-    rep_sub.required = True
-    for name, mod in reproductions().items():
-        p = rep_sub.add_parser(name, help=mod.DESCRIPTION, description=mod.DESCRIPTION)
-        mod.add_arguments(p)
-        p.set_defaults(func=mod.run)
-    spd = sub.add_parser("speed", help="measure nasrepro's own speed (results/speed/NAME.md, .csv)")
-    spd_sub = spd.add_subparsers(dest="speed", metavar="NAME")
-    spd_sub.required = True
-    for name, mod in speeds().items():
-        p = spd_sub.add_parser(name, help=mod.DESCRIPTION, description=mod.DESCRIPTION)
-        mod.add_arguments(p)
-        p.set_defaults(func=mod.run)
+    _add_group(sub, "reproduce", "reproduction", "regenerate a paper's table or figure", reproductions())
+    _add_group(sub, "speed", "speed", "measure nasrepro's own speed (results/speed/NAME.md, .csv)", speeds())
     return parser
+
+
+def _add_group(sub: argparse._SubParsersAction, command: str, dest: str, help_text: str,
+               modules: dict[str, ModuleType]) -> None:
+    """``nasrepro COMMAND NAME``: one subcommand per module (NAME, DESCRIPTION, add_arguments, run)."""
+    group = sub.add_parser(command, help=help_text).add_subparsers(dest=dest, metavar="NAME")
+    group.required = True
+    for name, mod in modules.items():
+        p = group.add_parser(name, help=mod.DESCRIPTION, description=mod.DESCRIPTION)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.run)
 
 
 def main(argv: list[str] | None = None) -> int:

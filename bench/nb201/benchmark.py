@@ -360,7 +360,11 @@ def make_nb201(
                 limit = float("nan")
             if not (np.isfinite(limit) and limit > 0):
                 raise ValueError(f"latency_limit_ms={latency_limit_ms!r}: give a positive number of milliseconds")
-        latency = (load_latency(latency_table), str(latency_device), limit)
+        try:
+            lat_table = load_latency(latency_table)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"latency_device={latency_device!r} needs the latency table: {err}") from None
+        latency = (lat_table, str(latency_device), limit)
     ds = normalize_dataset(dataset)
     if isinstance(table, NB201Table):
         tab = table
