@@ -25,7 +25,6 @@ from bench.paths import results_dir
 from bench.plots import curves_figure
 from bench.registry import make_benchmark
 from bench.runner import RunSpec, load_run, run_grid
-from methods import make_method
 
 
 def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
@@ -34,14 +33,15 @@ def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
     lines += [f"- {k}: {v}" for k, v in bench.describe().items()]
     lines += [f"- budget: {evals} evaluations per run, seeds 0-{seeds - 1}", ""]
     from methods.base import method_names
+    from reproduce.cmd_core import check_params
 
     runnable, skipped = [], []
     for name in method_names():  # registered methods and their named variants
-        try:
-            make_method(name, bench.space, np.random.default_rng(0)).ask()
+        try:  # the same check as `nasrepro run`: parameters resolve, the method applies, it can ask
+            check_params(name, bench, {})
             runnable.append(name)
-        except Exception as err:  # a method that cannot run here is reported, not hidden
-            skipped.append((name, f"{type(err).__name__}: {err}"))
+        except ValueError as err:  # a method that cannot run alone here is reported, not hidden
+            skipped.append((name, str(err)))
     opts = (("dataset", "cifar10"), ("table", "embedded"))
     specs = [RunSpec("nb201", m, s, f"{evals}evals", opts) for m in runnable for s in range(seeds)]
     paths = run_grid(specs, out / "runs", workers=workers)
@@ -54,7 +54,7 @@ def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
         lines.append(f"| {r['method']} | {r['runs']} | {fmt_pm(r['final_val_acc_mean'], r['final_val_acc_std'])} "
                      f"| {fmt_pm(r['final_test_acc_mean'], r['final_test_acc_std'])} |")
     for name, why in skipped:
-        lines.append(f"| {name} | 0 | did not run on this space: {why} | |")
+        lines.append(f"| {name} | 0 | did not run: {why} | |")
     from reproduce.cmd_core import write_summary
 
     write_summary(paths, out / "runs")
