@@ -131,8 +131,11 @@ def _cli(out: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = ["run", "--bench", "toy", "--method", "random", "--seeds", "0-999", "--budget", "20000evals",
             "--workers", "2", "--out", str(out), *extra]
+    # A terminal's foreground job gets SIGINT's default action; a test suite started in the background
+    # inherits SIG_IGN (POSIX), which the child would keep: restore the default as a shell would.
     return subprocess.Popen([sys.executable, "-m", "reproduce.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _children(pid: int) -> list[int]:
