@@ -62,8 +62,11 @@ def code_version() -> dict[str, str]:
 def command_line(argv: list[str] | None = None) -> str:
     argv = sys.argv if argv is None else argv
     name = Path(argv[0]).name if argv else PACKAGE
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if name in ("__main__.py", "cli.py"):
         name = PACKAGE
+    elif spec is not None and name.endswith(".py") and spec.name != "reproduce.cli":
+        name = f"python -m {spec.name}"  # e.g. `python -m bench.supernet.flops`, not `flops.py`
     return " ".join([name, *map(shlex.quote, argv[1:])])
 
 
