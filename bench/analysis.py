@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from bench.io import atomic_write_text
-from bench.metrics import incumbent_curve
-from bench.provenance import latex_comment, markdown_block, provenance, write_sidecar
+from nasrepro.bench.io import atomic_write_text
+from nasrepro.bench.metrics import incumbent_curve
+from nasrepro.bench.provenance import latex_comment, markdown_block, provenance, write_sidecar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +39,7 @@ __all__ = [
 
 def load_runs(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
     """Each trajectory file as ``{'path', 'meta', 'steps', 'final'}`` (in the order given)."""
-    from bench.runner import load_run
+    from nasrepro.bench.runner import load_run
 
     out = []
     for p in paths:
@@ -293,7 +292,7 @@ def write_table(
 
 def write_figure(fig: Any, path: Path | str, prov: dict[str, Any] | None = None) -> Path:
     """Save a matplotlib figure as PNG (atomic) with its provenance in ``PATH.provenance.json``."""
-    from bench.plots import save_figure
+    from nasrepro.bench.plots import save_figure
 
     save_figure(fig, path)
     write_sidecar(path, prov or provenance())

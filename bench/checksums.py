@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.io import atomic_write_text, file_digest
+from nasrepro.bench.io import atomic_write_text, file_digest
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _persistent_digest(path: Path, algorithm: str) -> str:
     st = path.stat()
     if st.st_size < _PERSIST_BYTES:
         return file_digest(path, algorithm)
-    from bench.paths import cache_dir
+    from nasrepro.bench.paths import cache_dir
 
     key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{algorithm}"
     try:

@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from bench.paths import data_dir
+from nasrepro.bench.paths import data_dir
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)

@@ -163,7 +163,7 @@ def make_executor(name: str = "local", workers: int = 1, address: str | None = N
             raise ValueError("--address is for --executor ray; drop it or add --executor ray")
         return SerialExecutor() if workers <= 1 else PoolExecutor(workers)
     if name == "ray":
-        from bench.ray_executor import RayExecutor
+        from nasrepro.bench.ray_executor import RayExecutor
 
         return RayExecutor(workers=workers, address=address)
     raise ValueError(f"unknown --executor {name!r}; choose local or ray")

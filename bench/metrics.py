@@ -105,8 +105,7 @@ def bootstrap_ci(
 def summarize_runs(paths: Sequence[Path | str]) -> pd.DataFrame:
     """One row per run file: the summary.csv schema (accuracies in percent)."""
     import pandas as pd
-
-    from bench.runner import load_run
+    from nasrepro.bench.runner import load_run
 
     rows: list[dict[str, Any]] = []
     for p in paths:

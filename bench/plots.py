@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from bench.io import atomic_write_bytes
+from nasrepro.bench.io import atomic_write_bytes
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt

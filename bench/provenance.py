@@ -65,14 +65,14 @@ def command_line(argv: list[str] | None = None) -> str:
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if name in ("__main__.py", "cli.py"):
         name = PACKAGE
-    elif spec is not None and name.endswith(".py") and spec.name != "reproduce.cli":
+    elif spec is not None and name.endswith(".py") and spec.name != "nasrepro.reproduce.cli":
         name = f"python -m {spec.name}"  # e.g. `python -m bench.supernet.flops`, not `flops.py`
     return " ".join([name, *map(shlex.quote, argv[1:])])
 
 
 def source_entry(path: Path | str, role: str | None = None) -> dict[str, str]:
     """A data source as ``{"path", "sha256"}`` (the content fingerprint of bench.io)."""
-    from bench.io import file_fingerprint
+    from nasrepro.bench.io import file_fingerprint
 
     p = Path(path)
     entry = {"path": str(p)}
@@ -141,7 +141,7 @@ def latex_comment(prov: dict[str, Any]) -> str:
 
 def write_sidecar(path: Path | str, prov: dict[str, Any]) -> Path:
     """Write ``PATH.provenance.json`` beside a CSV or figure (atomic)."""
-    from bench.io import atomic_write_text
+    from nasrepro.bench.io import atomic_write_text
 
     side = Path(path).with_name(Path(path).name + ".provenance.json")
     atomic_write_text(side, json.dumps(prov, indent=1, sort_keys=True) + "\n")

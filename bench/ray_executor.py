@@ -87,7 +87,7 @@ def _run_task(fn: Callable[[Any], Any], item: Any) -> Any:
     """Worker side: one thread per numerical library (once per worker process), then ``fn(item)``."""
     global _worker_ready
     if not _worker_ready:
-        from bench.executors import one_thread
+        from nasrepro.bench.executors import one_thread
 
         one_thread()
         _worker_ready = True

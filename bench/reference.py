@@ -17,7 +17,7 @@ ENV_REFERENCE = "NASREPRO_REFERENCE"
 
 def reference_dir() -> Path | None:
     # every NASREPRO_* variable is read in bench.paths (a mistyped one fails there in one line)
-    from bench.paths import reference_dir as _reference_dir
+    from nasrepro.bench.paths import reference_dir as _reference_dir
 
     return _reference_dir()
 

@@ -10,14 +10,14 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from bench.core import Benchmark
+from nasrepro.bench.core import Benchmark
 
 # name -> "module:function"; each factory takes keyword options and returns a Benchmark.
 _FACTORIES: dict[str, str] = {
-    "nb201": "bench.nb201.benchmark:make_nb201",
-    "nb201-live": "bench.nb201.live:make_nb201_live",
-    "supernet": "bench.supernet.benchmark:make_supernet",
-    "toy": "bench.toy:make_toy",
+    "nb201": "nasrepro.bench.nb201.benchmark:make_nb201",
+    "nb201-live": "nasrepro.bench.nb201.live:make_nb201_live",
+    "supernet": "nasrepro.bench.supernet.benchmark:make_supernet",
+    "toy": "nasrepro.bench.toy:make_toy",
 }
 _DESCRIPTIONS: dict[str, str] = {
     "nb201": "NAS-Bench-201 tabular (15,625 cells; cifar10, cifar100, imagenet16-120)",

@@ -35,11 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.core import Arch, Benchmark, Record, SearchSpace
-from bench.io import atomic_write_jsonl, atomic_write_text, file_fingerprint, read_jsonl
-from bench.registry import make_benchmark
-from methods.base import Method, apply_wrappers, make_method, resolve_method, resolve_wrapper
+from nasrepro.bench.core import Arch, Benchmark, Record, SearchSpace
+from nasrepro.bench.io import atomic_write_jsonl, atomic_write_text, file_fingerprint, read_jsonl
+from nasrepro.bench.registry import make_benchmark
+from nasrepro.methods.base import Method, apply_wrappers, make_method, resolve_method, resolve_wrapper
 
 FORMAT_VERSION = 2
 MAX_EVALS = 10_000_000
@@ -173,7 +172,7 @@ def run_search(
     found = method.recommend()
     final = {"final_arch": benchmark.space.to_str(found)}
     final.update({f"final_{k}": v for k, v in benchmark.final(found).items()})
-    from bench.provenance import code_version
+    from nasrepro.bench.provenance import code_version
 
     meta = {
         "format": FORMAT_VERSION,
@@ -299,7 +298,7 @@ def _options_identity(spec: RunSpec) -> dict[str, Any]:
     """The benchmark options as they identify a run; an option the benchmark names in ``state_options``
     (a folder the run writes, e.g. a weight pool emptied at the start of each run) is identified by
     being set, not by its path or its content, which the run itself changes."""
-    from bench.registry import state_options
+    from nasrepro.bench.registry import state_options
 
     state = state_options(spec.bench, dict(spec.bench_options))
     return {k: ("<run state>" if k in state else identity(v)) for k, v in sorted(dict(spec.bench_options).items())}
@@ -307,7 +306,7 @@ def _options_identity(spec: RunSpec) -> dict[str, Any]:
 
 def settings(spec: RunSpec) -> dict[str, Any]:
     """What must agree between a finished run's file and a request to resume it (see module doc)."""
-    from bench.provenance import package_version
+    from nasrepro.bench.provenance import package_version
 
     resolved = resolve_method(spec.method, dict(spec.params))
     return _jsonable({
@@ -443,9 +442,8 @@ def run_grid(
     ``executor``: ``local`` (this process, or a pool of ``workers`` processes) or ``ray`` (a Ray
     cluster at ``address``). Workers return results; only this process writes files.
     """
+    from nasrepro.bench.executors import make_executor
     from tqdm import tqdm
-
-    from bench.executors import make_executor
 
     out_dir = Path(out_dir)
     specs = list(specs)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from bench.core import Arch, Benchmark, Observation, SearchSpace
+from nasrepro.bench.core import Arch, Benchmark, Observation, SearchSpace
 
 
 class ToySpace(SearchSpace):

@@ -3,7 +3,7 @@
 import importlib
 import pkgutil
 
-from methods.base import Method, get_method, make_method, register, registry
+from nasrepro.methods.base import Method, get_method, make_method, register, registry
 
 _NOT_METHODS = {"base", "testing"}
 _loaded = False
@@ -17,7 +17,7 @@ def _load_all() -> None:
     _loaded = True
     for info in pkgutil.iter_modules(__path__):
         if info.name not in _NOT_METHODS and not info.name.startswith("_"):
-            importlib.import_module(f"methods.{info.name}")
+            importlib.import_module(f"nasrepro.methods.{info.name}")
 
 
 __all__ = ["Method", "get_method", "make_method", "register", "registry"]

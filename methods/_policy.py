@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from bench.core import Arch
+from nasrepro.bench.core import Arch
 
 
 class Adam:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-
-from bench.core import Arch, Observation, SearchSpace
+from nasrepro.bench.core import Arch, Observation, SearchSpace
 
 _REGISTRY: dict[str, type[Method]] = {}
 _VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {}  # name -> (base method, params, description)
@@ -65,7 +64,7 @@ def register_wrapper(name: str) -> Callable[[Callable[..., Method]], Callable[..
 
 
 def registry() -> dict[str, type[Method]]:
-    from methods import _load_all
+    from nasrepro.methods import _load_all
 
     _load_all()
     return dict(sorted(_REGISTRY.items()))

@@ -28,10 +28,9 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
-
-from bench.core import Arch, Observation, SearchSpace
-from methods._policy import Adam
-from methods.base import Method, register
+from nasrepro.bench.core import Arch, Observation, SearchSpace
+from nasrepro.methods._policy import Adam
+from nasrepro.methods.base import Method, register
 
 _ENUMERATE_LIMIT = 100_000
 

@@ -10,9 +10,8 @@ queue; after them (or with ``archs=""``) architectures are drawn uniformly at ra
 from __future__ import annotations
 
 import numpy as np
-
-from bench.core import Arch, Observation, SearchSpace
-from methods.base import Method, register
+from nasrepro.bench.core import Arch, Observation, SearchSpace
+from nasrepro.methods.base import Method, register
 
 
 @register("fixed")

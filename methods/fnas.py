@@ -54,12 +54,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-
-from bench.core import Arch, SearchSpace
-from bench.io import read_jsonl
-from methods._critic import Ensemble
-from methods.base import register, register_variant
-from methods.ppo import PPO, Item
+from nasrepro.bench.core import Arch, SearchSpace
+from nasrepro.bench.io import read_jsonl
+from nasrepro.methods._critic import Ensemble
+from nasrepro.methods.base import register, register_variant
+from nasrepro.methods.ppo import PPO, Item
 
 
 def transfer_files(path: Path | str) -> list[Path]:
@@ -105,7 +104,7 @@ class FNAS(PPO):
     """PPO + uncertainty-aware critic + transfer + replay (see module doc for the rules)."""
 
     conformance_params = {"batch_size": 4, "epochs": 2, "min_trained": 4}
-    data_params: ClassVar[dict[str, str]] = {"transfer_from": "methods.fnas:load_transfer"}
+    data_params: ClassVar[dict[str, str]] = {"transfer_from": "nasrepro.methods.fnas:load_transfer"}
 
     def __init__(
         self,

@@ -44,10 +44,9 @@ import itertools
 from typing import Any
 
 import numpy as np
-
-from bench.core import Arch, SearchSpace
-from methods.base import register
-from methods.spos_evolution import SPOSEvolution
+from nasrepro.bench.core import Arch, SearchSpace
+from nasrepro.methods.base import register
+from nasrepro.methods.spos_evolution import SPOSEvolution
 
 
 def majority(top_k: list[Arch], n_blocks: int, n_choices: tuple[int, ...]) -> tuple[list[int], list[float]]:
@@ -71,7 +70,7 @@ def passes(shares: list[float], threshold: float, ratio: float) -> bool:
 class PCFES(SPOSEvolution):
     """PCF-ES: SPOS evolution that progressively freezes agreed shallow blocks (feature reuse)."""
 
-    conformance_space = "bench.supernet.space:mnist_small_space"
+    conformance_space = "nasrepro.bench.supernet.space:mnist_small_space"
     progressive = True
 
     def __init__(

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from bench.core import Arch, Observation, SearchSpace
-from methods._policy import CategoricalPolicy
-from methods.base import Method, register
+from nasrepro.bench.core import Arch, Observation, SearchSpace
+from nasrepro.methods._policy import CategoricalPolicy
+from nasrepro.methods.base import Method, register
 
 __all__ = ["PPO", "CategoricalPolicy", "Item"]
 

@@ -15,9 +15,8 @@ from the valid architectures.
 from __future__ import annotations
 
 import numpy as np
-
-from bench.core import Arch, Observation, SearchSpace
-from methods.base import Method, register
+from nasrepro.bench.core import Arch, Observation, SearchSpace
+from nasrepro.methods.base import Method, register
 
 
 @register("random")

@@ -23,9 +23,8 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-
-from bench.core import Arch, Observation, SearchSpace
-from methods.base import Method, register
+from nasrepro.bench.core import Arch, Observation, SearchSpace
+from nasrepro.methods.base import Method, register
 
 
 @register("rea")

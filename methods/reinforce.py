@@ -29,10 +29,9 @@ importance resampling of ``max_resample`` uniform valid ones.
 from __future__ import annotations
 
 import numpy as np
-
-from bench.core import Arch, Observation, SearchSpace
-from methods._policy import CategoricalPolicy
-from methods.base import Method, register
+from nasrepro.bench.core import Arch, Observation, SearchSpace
+from nasrepro.methods._policy import CategoricalPolicy
+from nasrepro.methods.base import Method, register
 
 
 @register("reinforce")

@@ -37,16 +37,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from bench.core import Arch, Observation, SearchSpace
-from methods.base import Method, register
+from nasrepro.bench.core import Arch, Observation, SearchSpace
+from nasrepro.methods.base import Method, register
 
 
 @register("spos-evolution")
 class SPOSEvolution(Method):
     """SPOS Algorithm 1: generational evolution with top-k parents, mutation, crossover, constraint."""
 
-    conformance_space = "bench.supernet.space:mnist_small_space"
+    conformance_space = "nasrepro.bench.supernet.space:mnist_small_space"
 
     def __init__(
         self,

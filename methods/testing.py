@@ -3,7 +3,7 @@ sampler test suite). It needs no data: a tiny synthetic benchmark stands in for 
 
 Use::
 
-    from methods.testing import check_method
+    from nasrepro.methods.testing import check_method
     check_method("rea")                      # raises AssertionError naming the failed check
 
 or, in pytest, parametrise over :data:`CHECKS` and :func:`methods.registry` (see
@@ -75,9 +75,8 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
-
-from bench.core import Arch, Benchmark, Observation, SearchSpace
-from methods.base import Method, get_method, make_method, resolve_method
+from nasrepro.bench.core import Arch, Benchmark, Observation, SearchSpace
+from nasrepro.methods.base import Method, get_method, make_method, resolve_method
 
 N_EVALS = 30
 Wrap = Callable[[Method, SearchSpace, np.random.Generator], Method]
@@ -522,7 +521,7 @@ def check_params_round_trip(case: Case) -> None:
 
 
 def check_budget_runner(case: Case) -> None:
-    from bench.runner import Budget, run_search
+    from nasrepro.bench.runner import Budget, run_search
 
     space_spec = case.space
     wrap = _import(case.wrap)() if isinstance(case.wrap, str) else case.wrap

@@ -46,8 +46,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.core import Arch, Benchmark, Observation, SearchSpace
-from methods.base import Method, register_wrapper
+from nasrepro.bench.core import Arch, Benchmark, Observation, SearchSpace
+from nasrepro.methods.base import Method, register_wrapper
 
 Scorer = Callable[[Arch], float]
 
@@ -264,7 +264,7 @@ def make_scorer(proxy: str, scores: str | None, benchmark: Benchmark) -> Scorer:
                 f"--wrap ...proxy={proxy}: give scores=PATH, a scores.csv made by 'nasrepro correlate --archs all "
                 f"--proxies {proxy}' (only {', '.join(ANALYTIC)} are computed without one)")
         return AnalyticScorer(benchmark, proxy)
-    from bench.io import file_fingerprint
+    from nasrepro.bench.io import file_fingerprint
 
     if not Path(scores).is_file():
         raise FileNotFoundError(f"--wrap ...scores={scores}: no such file; make it with 'nasrepro correlate'")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def speed_dir(out: str | os.PathLike[str] | None = None) -> Path:
     """``--out`` or ``results/speed`` of this checkout."""
-    from bench.paths import results_dir
+    from nasrepro.bench.paths import results_dir
 
     return Path(out) if out else results_dir() / "speed"
 
@@ -120,8 +120,8 @@ def write_outputs(name: str, out: Path, rows: list[dict[str, Any]], md_lines: li
     import csv
     import io
 
-    from bench.io import atomic_write_text
-    from bench.provenance import markdown_block, provenance, write_sidecar
+    from nasrepro.bench.io import atomic_write_text
+    from nasrepro.bench.provenance import markdown_block, provenance, write_sidecar
 
     prov = provenance(sources=sources or {}, extra=extra)
     columns: list[str] = []

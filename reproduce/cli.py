@@ -29,7 +29,7 @@ import pkgutil
 import sys
 from types import ModuleType
 
-import reproduce
+from nasrepro import reproduce
 
 EXIT_USAGE = 2
 EXIT_WRITE = 2  # results could not be written (disk full, no permission): one line and 2, as every user-facing error
@@ -39,7 +39,7 @@ _WRITE_ERRNOS = (*_FULL_ERRNOS, errno.EACCES, errno.EPERM, errno.EROFS)
 
 def _modules(prefix: str) -> list[ModuleType]:
     names = sorted(m.name for m in pkgutil.iter_modules(reproduce.__path__) if m.name.startswith(prefix))
-    return [importlib.import_module(f"reproduce.{n}") for n in names]
+    return [importlib.import_module(f"nasrepro.reproduce.{n}") for n in names]
 
 
 def reproductions() -> dict[str, ModuleType]:

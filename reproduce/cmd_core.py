@@ -15,12 +15,12 @@ import numpy as np
 if TYPE_CHECKING:  # pandas loads where a summary is written, not for `nasrepro --help`
     import pandas as pd
 
-from bench.io import atomic_write_text
-from bench.metrics import aggregate, fmt_pm, summarize_runs
-from bench.paths import check_out_dir
-from bench.registry import benchmarks, make_benchmark
-from bench.runner import Budget, RunSpec, load_run, run_grid
-from methods import make_method, registry
+from nasrepro.bench.io import atomic_write_text
+from nasrepro.bench.metrics import aggregate, fmt_pm, summarize_runs
+from nasrepro.bench.paths import check_out_dir
+from nasrepro.bench.registry import benchmarks, make_benchmark
+from nasrepro.bench.runner import Budget, RunSpec, load_run, run_grid
+from nasrepro.methods import make_method, registry
 
 # Default budgets follow each benchmark's paper protocol (NB201: 12,000 simulated seconds).
 MAX_SEEDS = 100_000
@@ -70,13 +70,13 @@ def parse_sets(items: list[str] | None, flag: str = "--set") -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from reproduce.cli import reproductions
+    from nasrepro.reproduce.cli import reproductions
 
     print("methods:")
     for name, cls in registry().items():
         doc = (cls.__doc__ or "").strip().splitlines()
         print(f"  {name:<18} {doc[0] if doc else ''}")
-    from methods.base import variants, wrappers
+    from nasrepro.methods.base import variants, wrappers
 
     for name, (base, params, desc) in variants().items():
         shown = ", ".join(f"{k}={v}" for k, v in params.items())
@@ -118,8 +118,7 @@ def write_summary(paths: list[Path], out: Path) -> pd.DataFrame:
     """``summary.csv`` (and ``ledger.csv``) over *every* finished run under ``out``, not only the latest
     command's: a second command into the same folder adds rows, it never drops earlier ones."""
     import pandas as pd
-
-    from bench.runner import ledger_path
+    from nasrepro.bench.runner import ledger_path
 
     every = sorted({*map(Path, paths), *out.rglob("seed*.jsonl")})
     summary = summarize_runs(every)
@@ -152,7 +151,7 @@ def print_summary(summary: pd.DataFrame, provenance: dict[str, str]) -> None:
 
 def check_params(method: str, benchmark: Any, params: dict[str, Any], wrappers: tuple[str, ...] = ()) -> None:
     """A throwaway method (and its wrappers) checks names and values before any run starts."""
-    from methods.base import apply_wrappers, get_method, resolve_method
+    from nasrepro.methods.base import apply_wrappers, get_method, resolve_method
 
     for key, value in params.items():  # inf/NaN would train a NaN policy and be written as a valid run
         if isinstance(value, float) and not math.isfinite(value):
@@ -192,7 +191,7 @@ def grid_options(args: argparse.Namespace, n_runs: int) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from methods.base import method_names
+    from nasrepro.methods.base import method_names
 
     seeds = parse_seeds(args.seeds)
     params = parse_sets(args.set)
@@ -232,8 +231,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from bench.analysis import write_results_index
-    from bench.paths import results_dir
+    from nasrepro.bench.analysis import write_results_index
+    from nasrepro.bench.paths import results_dir
 
     root = Path(args.results) if args.results else results_dir()
     if not root.is_dir():

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from bench.io import atomic_write_text
+from nasrepro.bench.io import atomic_write_text
 
 if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
     import pandas as pd
@@ -71,7 +70,7 @@ def load_batch(dataset: str, images: str | None, batch: int, seed: int,
     generator after it (the first minibatch is unchanged by asking for more)."""
     from dataclasses import replace
 
-    from bench.data import load_source, minibatch, mnist5k
+    from nasrepro.bench.data import load_source, minibatch, mnist5k
 
     n_classes = NUM_CLASSES[dataset]
     if images == "mnist":  # the offline stand-in, asked for by name
@@ -123,7 +122,7 @@ def score_archs(indices: list[int], dataset: str, images: str | None, proxies: t
     (start the first one before the others: it writes the header). ``workers``, ``executor`` and
     ``address`` choose where the cells are scored (bench.executors.make_executor: this process, a
     local pool or a Ray cluster), in chunks; this process appends every row as its chunk arrives."""
-    from bench.proxies.store import plan_stores
+    from nasrepro.bench.proxies.store import plan_stores
 
     settings = {"bench": "nb201", "dataset": dataset, "batch": batch, "seed": seed,
                 "proxies": list(proxies), "init": "pytorch-default, seed=SeedSequence([seed, index])"}
@@ -154,10 +153,9 @@ class ScoringJob:
 
     def __call__(self, chunk: tuple[int, ...]) -> list[tuple[int, str, dict[str, float], float, float]]:
         import torch
-
-        from bench.nb201.network import build_nb201_net
-        from bench.nb201.space import index_to_arch, to_str
-        from bench.proxies import arch_seed, score_all, seeded_net
+        from nasrepro.bench.nb201.network import build_nb201_net
+        from nasrepro.bench.nb201.space import index_to_arch, to_str
+        from nasrepro.bench.proxies import arch_seed, score_all, seeded_net
 
         x, y = torch.from_numpy(self.x), torch.from_numpy(self.y)
         extra = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in self.extra] if self.extra else None
@@ -176,10 +174,9 @@ class ScoringJob:
 def _score_into(path: Path, settings: dict[str, Any], indices: list[int], dataset: str, seed: int,
                 batch: tuple[Any, Any], extra: list | None, progress: bool, shard: tuple[int, int],
                 executor: dict[str, Any] | None = None) -> None:
+    from nasrepro.bench.executors import chunk_size, chunked, make_executor
+    from nasrepro.bench.proxies.store import ScoreStore
     from tqdm import tqdm
-
-    from bench.executors import chunk_size, chunked, make_executor
-    from bench.proxies.store import ScoreStore
 
     executor = executor or {}
     workers = int(executor.get("workers") or 1)
@@ -205,11 +202,10 @@ def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = No
     """200-epoch test accuracy of each index: ``make_nb201(dataset, table).final(arch)['test_acc']``
     when the tabular benchmark is available, else the shared CSV's NATS seed-mean column."""
     import pandas as pd
-
-    from bench.nb201.space import index_to_arch
+    from nasrepro.bench.nb201.space import index_to_arch
 
     try:
-        from bench.nb201.benchmark import make_nb201
+        from nasrepro.bench.nb201.benchmark import make_nb201
     except ImportError:
         make_nb201 = None
     if make_nb201 is not None:
@@ -218,7 +214,7 @@ def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = No
         return acc, f"make_nb201({dataset!r}).final(arch)['test_acc'] (200 epochs)"
     path = Path(table) if table else None
     if path is None:
-        from bench.paths import nb201_csv  # NASREPRO_DATA is read (and checked) in bench.paths only
+        from nasrepro.bench.paths import nb201_csv  # NASREPRO_DATA is read (and checked) in bench.paths only
 
         path = nb201_csv()
         if path is None:
@@ -231,7 +227,7 @@ def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = No
 
 def parse_votes(items: list[str] | None) -> list[tuple[str, ...]]:
     """``--vote a,b,c`` (repeatable) -> proxy subsets to rank-aggregate; a group (``az_nas``) expands."""
-    from bench.proxies import resolve_proxies
+    from nasrepro.bench.proxies import resolve_proxies
 
     out = []
     for item in items or []:
@@ -247,9 +243,9 @@ def correlate(indices: list[int], dataset: str, out_dir: Path, table: str | None
               proxies: list[str] | None = None) -> pd.DataFrame:
     """Read the stores of ``out_dir`` (cells scored in all of them), correlate the rows of ``indices`` and
     write correlation.csv|md (with a 95% bootstrap interval of each Spearman when ``ci_seed`` is set)."""
-    from bench.provenance import markdown_block, provenance, write_sidecar
-    from bench.proxies.correlation import correlation_table
-    from bench.proxies.store import read_score_dir
+    from nasrepro.bench.provenance import markdown_block, provenance, write_sidecar
+    from nasrepro.bench.proxies.correlation import correlation_table
+    from nasrepro.bench.proxies.store import read_score_dir
 
     meta, frame = read_score_dir(out_dir, proxies)
     frame = frame.set_index("index")
@@ -291,8 +287,7 @@ def _has_tabulate() -> bool:
 
 def cmd_correlate(args: argparse.Namespace) -> int:
     import torch
-
-    from bench.proxies import resolve_proxies
+    from nasrepro.bench.proxies import resolve_proxies
 
     torch.set_num_threads(args.threads)
     if args.bench != "nb201":
@@ -305,7 +300,7 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     indices = parse_archs(args.archs, args.seed)
     if args.table and not Path(args.table).exists():
         raise FileNotFoundError(f"--table {args.table} not found")
-    from bench.paths import check_out_dir
+    from nasrepro.bench.paths import check_out_dir
 
     out = check_out_dir(args.out)  # a file, "" or an unwritable parent: one line, before any scoring
     shard = parse_shard(args.shard)
@@ -327,12 +322,12 @@ def cmd_correlate(args: argparse.Namespace) -> int:
 def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
     """Where cells are scored: this process by default; ``--workers N`` local processes; Ray with
     ``--executor ray`` (a local instance of ``--workers`` CPUs, default one per core, or ``--address``)."""
-    from reproduce.cmd_core import grid_options
+    from nasrepro.reproduce.cmd_core import grid_options
 
     executor = getattr(args, "executor", "local")
     if getattr(args, "workers", None) is None and executor == "local":
         return {"workers": 1, "executor": "local", "address": getattr(args, "address", None)}
-    from bench.executors import make_executor
+    from nasrepro.bench.executors import make_executor
 
     opts = grid_options(args, os.cpu_count() or 1)
     make_executor(opts["executor"], workers=opts["workers"], address=opts["address"])  # a missing Ray: fail now

@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from bench.nb201 import official, tables
+    from nasrepro.bench.nb201 import official, tables
 
     src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
     if dst.suffix != ".npz":
@@ -83,7 +83,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def _select(table, datasets: list[str]):  # type: ignore[no-untyped-def]
     """A copy of ``table`` with only ``datasets`` (user-facing names)."""
-    from bench.nb201.tables import NB201Table, normalize_dataset
+    from nasrepro.bench.nb201.tables import NB201Table, normalize_dataset
 
     names = [normalize_dataset(d) for d in datasets]
     pos = [table._dataset_pos(d) for d in names]

@@ -18,13 +18,12 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-
-from bench.io import atomic_write_text
-from bench.metrics import aggregate, fmt_pm, incumbent_curve, summarize_runs
-from bench.paths import results_dir
-from bench.plots import curves_figure
-from bench.registry import make_benchmark
-from bench.runner import RunSpec, load_run, run_grid
+from nasrepro.bench.io import atomic_write_text
+from nasrepro.bench.metrics import aggregate, fmt_pm, incumbent_curve, summarize_runs
+from nasrepro.bench.paths import results_dir
+from nasrepro.bench.plots import curves_figure
+from nasrepro.bench.registry import make_benchmark
+from nasrepro.bench.runner import RunSpec, load_run, run_grid
 
 
 def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
@@ -32,8 +31,8 @@ def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
     lines = ["## Every registered method on NAS-Bench-201 (embedded default table)", ""]
     lines += [f"- {k}: {v}" for k, v in bench.describe().items()]
     lines += [f"- budget: {evals} evaluations per run, seeds 0-{seeds - 1}", ""]
-    from methods.base import method_names
-    from reproduce.cmd_core import check_params
+    from nasrepro.methods.base import method_names
+    from nasrepro.reproduce.cmd_core import check_params
 
     runnable, skipped = [], []
     for name in method_names():  # registered methods and their named variants
@@ -55,7 +54,7 @@ def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
                      f"| {fmt_pm(r['final_test_acc_mean'], r['final_test_acc_std'])} |")
     for name, why in skipped:
         lines.append(f"| {name} | 0 | did not run: {why} | |")
-    from reproduce.cmd_core import write_summary
+    from nasrepro.reproduce.cmd_core import write_summary
 
     write_summary(paths, out / "runs")
     curves: dict[str, list[np.ndarray]] = {}
@@ -70,8 +69,8 @@ def head_to_head(out: Path, seeds: int, evals: int, workers: int) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bench.paths import check_out_dir
-    from reproduce.cli import reproductions
+    from nasrepro.bench.paths import check_out_dir
+    from nasrepro.reproduce.cli import reproductions
 
     for flag, value, hi in (("--seeds", args.seeds, 1000), ("--evals", args.evals, 100_000), ("--workers", args.workers, 64)):
         if not 1 <= value <= hi:

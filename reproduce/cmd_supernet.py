@@ -10,14 +10,14 @@ import argparse
 import time
 from pathlib import Path
 
-from bench.supernet.configs import CONFIGS, DEFAULT_CONFIG
+from nasrepro.bench.supernet.configs import CONFIGS, DEFAULT_CONFIG
 
 DEFAULT_CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def default_out(config: str) -> Path:
     """Where a supernet of ``config`` is trained by default: the cache, not the repository."""
-    from bench.paths import cache_dir
+    from nasrepro.bench.paths import cache_dir
 
     return cache_dir() / "supernets" / config
 
@@ -34,8 +34,8 @@ def ensure_supernet(config: str, checkpoint: str | None, data_root: str | None) 
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f"checkpoint {checkpoint} not found; train one with: nasrepro supernet train")
         return checkpoint, f"given: {checkpoint}"
-    from bench.supernet.data import load_data
-    from bench.supernet.train import checkpoint_progress, default_settings, read_log, train_supernet
+    from nasrepro.bench.supernet.data import load_data
+    from nasrepro.bench.supernet.train import checkpoint_progress, default_settings, read_log, train_supernet
 
     out = default_out(config)
     path = out / DEFAULT_CHECKPOINT_NAME
@@ -99,11 +99,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
-
-    from bench.paths import check_out_dir
-    from bench.supernet import ddp
-    from bench.supernet.data import load_data
-    from bench.supernet.train import check_overwrite, default_settings, train_supernet
+    from nasrepro.bench.paths import check_out_dir
+    from nasrepro.bench.supernet import ddp
+    from nasrepro.bench.supernet.data import load_data
+    from nasrepro.bench.supernet.train import check_overwrite, default_settings, train_supernet
 
     if ddp.from_env().enabled:
         torch.set_num_threads(1)  # one thread per rank: torchrun starts one process per core or GPU
@@ -150,8 +149,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"wrote {out / 'checkpoint.pt'} and {out / 'train_log.csv'}")
     if args.eval_archs > 0:
-        from bench.supernet.evaluator import SubnetEvaluator
-        from bench.supernet.space import SupernetSpace
+        from nasrepro.bench.supernet.evaluator import SubnetEvaluator
+        from nasrepro.bench.supernet.space import SupernetSpace
 
         cfg = result.model.config
         ev = SubnetEvaluator(
@@ -171,12 +170,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _loader(split, batch_size: int):  # noqa: ANN001, ANN202 - thin wrappers
-    from bench.supernet.data import eval_loader
+    from nasrepro.bench.supernet.data import eval_loader
 
     return eval_loader(split, batch_size)
 
 
 def _recal_batches(data, n: int, batch_size: int, seed: int):  # noqa: ANN001, ANN202
-    from bench.supernet.data import train_loader
+    from nasrepro.bench.supernet.data import train_loader
 
     return list(train_loader(data.train, min(batch_size, len(data.train)), seed=seed + 7, n_steps=n))

@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from bench.runner import RunSpec
+from nasrepro.bench.runner import RunSpec
 
 if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
     import pandas as pd
@@ -72,7 +71,7 @@ LIVE_TARGET = 24.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce.cmd_core import add_grid_arguments
+    from nasrepro.reproduce.cmd_core import add_grid_arguments
 
     p.add_argument("--mode", choices=("tabular", "live", "both"), default="tabular")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), help="NB201 datasets (tabular mode)")
@@ -107,7 +106,7 @@ def _table_path(arg: str | None) -> str:
         if not Path(arg).exists():
             raise ValueError(f"--table {arg} not found; pass an NB201 table with all three datasets")
         return str(arg)
-    from bench.paths import data_dir
+    from nasrepro.bench.paths import data_dir
 
     root = data_dir(required=True)
     assert root is not None
@@ -199,9 +198,9 @@ class Truth:
     """One dataset's ground truth: 200-epoch test accuracy and search reward per architecture string."""
 
     def __init__(self, table: str, ds: str) -> None:
-        from bench.analysis import top_threshold
-        from bench.nb201.space import index_to_arch
-        from bench.registry import make_benchmark
+        from nasrepro.bench.analysis import top_threshold
+        from nasrepro.bench.nb201.space import index_to_arch
+        from nasrepro.bench.registry import make_benchmark
 
         bench = make_benchmark("nb201", dataset=ds, table=table)
         test = bench.table.column(bench.dataset, "test_200")
@@ -216,7 +215,7 @@ class Truth:
 
     def hits(self, run: dict[str, Any], cap: int) -> tuple[float, float]:
         """Trained architectures to the first top-0.1% and top-1% one (inf: never within ``cap``)."""
-        from bench.analysis import first_hit
+        from nasrepro.bench.analysis import first_hit
 
         tests = [self.test[s["arch"]] for s in run["steps"][:cap]]
         return first_hit(tests, self.thr01), first_hit(tests, self.thr1)
@@ -225,10 +224,9 @@ class Truth:
 def run_hits(specs: list[RunSpec], runs: Path, truths: dict[str, Truth], cap: int) -> pd.DataFrame:
     """One row per finished run: first hits, source costs and critic telemetry (from ``extra``)."""
     import pandas as pd
+    from nasrepro.bench.analysis import load_runs
+    from nasrepro.bench.io import read_jsonl
     from scipy.stats import spearmanr
-
-    from bench.analysis import load_runs
-    from bench.io import read_jsonl
 
     rows = []
     done = [s for s in specs if s.path(runs).exists()]
@@ -270,8 +268,7 @@ def choose(hits: pd.DataFrame, name: str) -> tuple[dict[str, Any], pd.DataFrame]
     """The setting of tuned method ``name`` with the lowest pooled median to the top 0.1% (ties: the
     top-1% median, then the order of :data:`TUNING`), and the tuning table rows."""
     import pandas as pd
-
-    from bench.analysis import censored_quantiles
+    from nasrepro.bench.analysis import censored_quantiles
 
     _, param, values = TUNING[name]
     rows, scores = [], []
@@ -305,8 +302,7 @@ def _seed_text(seeds: list[int]) -> str:
 def summarize(hits: pd.DataFrame, cap: int, variants: list[str], datasets: list[str]) -> pd.DataFrame:
     """The ablation table (numbers; formatting happens on writing)."""
     import pandas as pd
-
-    from bench.analysis import censored_quantiles
+    from nasrepro.bench.analysis import censored_quantiles
 
     rows = []
     for ds in datasets:
@@ -334,8 +330,7 @@ def differences(hits: pd.DataFrame, variants: list[str], datasets: list[str]) ->
     """Median differences (paired by seed, bootstrap 95% interval) of every variant vs PPO and vs both
     REINFORCE rows, in trained architectures to the top 0.1%; for transfer rows also counting the source."""
     import pandas as pd
-
-    from bench.analysis import paired_median_difference, verdict
+    from nasrepro.bench.analysis import paired_median_difference, verdict
 
     pairs = [(v, "ppo") for v in variants if v != "ppo"]
     pairs += [("reinforce-tuned", "reinforce"), ("ppo", "reinforce"), ("ppo", "reinforce-tuned")]
@@ -361,9 +356,8 @@ def differences(hits: pd.DataFrame, variants: list[str], datasets: list[str]) ->
 def critic_table(hits: pd.DataFrame, cap: int) -> pd.DataFrame:
     """Sampled vs trained and the critic's calibration (predicted vs measured reward of trained archs)."""
     import pandas as pd
+    from nasrepro.bench.analysis import censored_quantiles
     from scipy.stats import spearmanr
-
-    from bench.analysis import censored_quantiles
 
     rows = []
     for (v, ds), g in hits.groupby(["variant", "dataset"], sort=False):
@@ -382,7 +376,7 @@ def critic_table(hits: pd.DataFrame, cap: int) -> pd.DataFrame:
 
 
 def _fmt_table(df: pd.DataFrame, cap: int, censored_cols: tuple[str, ...], digits: dict[str, int]) -> pd.DataFrame:
-    from bench.analysis import fmt_censored
+    from nasrepro.bench.analysis import fmt_censored
 
     out = df.copy()
     for c in censored_cols:
@@ -396,7 +390,7 @@ def _fmt_table(df: pd.DataFrame, cap: int, censored_cols: tuple[str, ...], digit
 
 def describe_variants(runs: list[dict[str, Any]], variants: list[str]) -> list[str]:
     """One line per variant with its resolved parameters, read from the runs' meta."""
-    from bench.analysis import run_params
+    from nasrepro.bench.analysis import run_params
 
     lines = []
     for v in variants:
@@ -410,10 +404,10 @@ def describe_variants(runs: list[dict[str, Any]], variants: list[str]) -> list[s
 
 
 def run_tabular(args: argparse.Namespace, out: Path) -> pd.DataFrame:
-    from bench.nb201.tables import normalize_dataset
-    from bench.provenance import provenance
-    from bench.runner import run_grid
-    from reproduce.cmd_core import grid_options, parse_seeds
+    from nasrepro.bench.nb201.tables import normalize_dataset
+    from nasrepro.bench.provenance import provenance
+    from nasrepro.bench.runner import run_grid
+    from nasrepro.reproduce.cmd_core import grid_options, parse_seeds
 
     seeds = parse_seeds(args.seeds)
     tune_seeds = parse_seeds(args.tune_seeds)
@@ -457,7 +451,7 @@ def run_tabular(args: argparse.Namespace, out: Path) -> pd.DataFrame:
     df = summarize(hits, args.cap, variants, datasets)
     diffs = differences(hits, variants, datasets)
     critic = critic_table(hits, args.cap)
-    from bench.analysis import load_runs
+    from nasrepro.bench.analysis import load_runs
 
     meta_runs = load_runs(dict.fromkeys(s.path(runs) for s in reported if s.seed == seeds[0]))
     prov = provenance(sources={"table": table, "runs": str(runs)},
@@ -470,7 +464,7 @@ def run_tabular(args: argparse.Namespace, out: Path) -> pd.DataFrame:
 def write_heldout_sources(phase2: list[RunSpec], runs: Path, truths: dict[str, Truth], seeds: list[int]) -> None:
     """For every held-out transfer run: its source run without the target's top-1% cells (deterministic
     bytes, so the runner's fingerprint of ``transfer_from`` is the same on every rerun)."""
-    from bench.io import atomic_write_jsonl, read_jsonl
+    from nasrepro.bench.io import atomic_write_jsonl, read_jsonl
 
     for spec in phase2:
         if VARIANTS[spec.label][2] != "heldout":
@@ -490,9 +484,9 @@ def write_heldout_sources(phase2: list[RunSpec], runs: Path, truths: dict[str, T
 def write_tabular(out: Path, df: pd.DataFrame, diffs: pd.DataFrame, critic: pd.DataFrame, tuning: pd.DataFrame,
                   hits: pd.DataFrame, meta_runs: list[dict[str, Any]], args: argparse.Namespace,
                   prov: dict[str, Any], truths: dict[str, Truth]) -> None:
-    from bench.analysis import write_table
-    from bench.plots import curves_figure
-    from bench.provenance import write_sidecar
+    from nasrepro.bench.analysis import write_table
+    from nasrepro.bench.plots import curves_figure
+    from nasrepro.bench.provenance import write_sidecar
 
     cap = args.cap
     cols = ["variant", "dataset", "n_seeds", "median_samples_top01", "iqr_low", "iqr_high", "censored",
@@ -567,7 +561,7 @@ def _claims(diffs: pd.DataFrame) -> list[str]:
 
 
 def _curves(hits: pd.DataFrame, truths: dict[str, Truth], out: Path, cap: int) -> dict[str, Any]:
-    from bench.analysis import load_runs, reported_curve
+    from nasrepro.bench.analysis import load_runs, reported_curve
 
     panels: dict[str, Any] = {}
     for ds in hits.dataset.unique():
@@ -624,8 +618,8 @@ def live_specs(args: argparse.Namespace, seeds: list[int], runs: Path) -> list[R
 
 def probe_specs(search: list[RunSpec], runs: Path) -> list[RunSpec]:
     """For each pool run: its final architecture trained from the final pool (read-only) and fresh."""
-    from bench.nb201.weight_pool import export_pool
-    from bench.runner import load_run
+    from nasrepro.bench.nb201.weight_pool import export_pool
+    from nasrepro.bench.runner import load_run
 
     out = []
     for spec in search:
@@ -646,9 +640,9 @@ def probe_specs(search: list[RunSpec], runs: Path) -> list[RunSpec]:
 
 def run_live(args: argparse.Namespace, out: Path) -> pd.DataFrame:
     """PPO with vs without the lifelong weight pool on real images (nb201-live), then the probes."""
-    from bench.provenance import provenance
-    from bench.runner import run_grid
-    from reproduce.cmd_core import grid_options, parse_seeds
+    from nasrepro.bench.provenance import provenance
+    from nasrepro.bench.runner import run_grid
+    from nasrepro.reproduce.cmd_core import grid_options, parse_seeds
 
     seeds = parse_seeds(args.live_seeds)
     runs = out / "runs"
@@ -664,8 +658,7 @@ def run_live(args: argparse.Namespace, out: Path) -> pd.DataFrame:
 def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: Path, args: argparse.Namespace,
                prov: dict[str, Any]) -> pd.DataFrame:
     import pandas as pd
-
-    from bench.analysis import (
+    from nasrepro.bench.analysis import (
         censored_quantiles,
         first_hit,
         load_runs,
@@ -676,7 +669,7 @@ def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: P
         verdict,
         write_table,
     )
-    from bench.reference import load_reference_csv
+    from nasrepro.bench.reference import load_reference_csv
 
     target = float(args.live_target)
     batch = int(args.live_batch)
@@ -772,7 +765,7 @@ def write_live(dest: Path, search: list[RunSpec], probes: list[RunSpec], runs: P
 
 
 def _markdown(df: pd.DataFrame) -> str:
-    from bench.analysis import markdown_table
+    from nasrepro.bench.analysis import markdown_table
 
     return markdown_table(df)
 
@@ -781,7 +774,7 @@ def _markdown(df: pd.DataFrame) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.paths import check_out_dir, results_dir
+    from nasrepro.bench.paths import check_out_dir, results_dir
 
     out = check_out_dir(args.out if args.out is not None else results_dir() / "fnas")
     if args.mode in ("live", "both"):
@@ -795,10 +788,10 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(out_dir: Path) -> str:
     """A short tabular FNAS vs PPO on NB201 CIFAR-10 (3 seeds, 300 trained archs each)."""
-    from bench.analysis import fmt_censored, load_runs
-    from bench.paths import data_dir
-    from bench.registry import make_benchmark
-    from bench.runner import run_grid
+    from nasrepro.bench.analysis import fmt_censored, load_runs
+    from nasrepro.bench.paths import data_dir
+    from nasrepro.bench.registry import make_benchmark
+    from nasrepro.bench.runner import run_grid
 
     _limit_threads()
     # the shared table when NASREPRO_DATA is set, else the embedded default (CIFAR-10; no data needed)
@@ -819,7 +812,7 @@ def demo(out_dir: Path) -> str:
         lines.append(f"| {spec.label} | {spec.seed} | {fmt_censored(hit, 300)} | "
                      f"{run['final']['final_test_acc']:.2f} | {spared} |")
     text = "\n".join(lines) + "\n"
-    from bench.io import atomic_write_text
+    from nasrepro.bench.io import atomic_write_text
 
     atomic_write_text(Path(out_dir) / "fnas_demo.md", text)
     return text

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.paths import check_out_dir, results_dir
-from bench.runner import RunSpec
+from nasrepro.bench.paths import check_out_dir, results_dir
+from nasrepro.bench.runner import RunSpec
 
 NAME = "hw-search"
 DESCRIPTION = "latency-constrained search on NB201 (3 devices, budgets as latency quantiles): best accuracy vs budget"
@@ -35,7 +34,7 @@ METHODS: dict[str, tuple[str, tuple[str, ...]]] = {  # label -> (method, wrapper
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce.cmd_core import add_grid_arguments
+    from nasrepro.reproduce.cmd_core import add_grid_arguments
 
     p.add_argument("--devices", default=",".join(DEVICES), help="latency devices (CSV columns), comma-separated")
     p.add_argument("--quantiles", default=",".join(map(str, QUANTILES)),
@@ -76,9 +75,9 @@ def specs(devices: list[str], limits: dict[str, list[float | None]], methods: li
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.nb201.benchmark import make_nb201
-    from bench.runner import Budget, run_grid
-    from reproduce.cmd_core import grid_options, parse_seeds
+    from nasrepro.bench.nb201.benchmark import make_nb201
+    from nasrepro.bench.runner import Budget, run_grid
+    from nasrepro.reproduce.cmd_core import grid_options, parse_seeds
 
     seeds = parse_seeds(args.seeds)
     Budget.parse(args.budget)
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         limits[dev] = budgets(np.asarray(bench._latency_ms), quantiles)
     grid = specs(devices, limits, methods, seeds, args.budget, args.dataset, args.table, args.proxy, args.scores)
     if args.scores or args.proxy != "params":
-        from reproduce.cmd_core import check_params
+        from nasrepro.reproduce.cmd_core import check_params
 
         check_params("rea", make_nb201(args.dataset, **table_kw), {}, grid[-1].wrappers or ())
     paths = run_grid(grid, out / "runs", **grid_options(args, len(grid)))
@@ -117,10 +116,9 @@ def front(latency: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def analyse(out: Path, grid: list[RunSpec], paths: list[Path], args: argparse.Namespace) -> str:
     import pandas as pd
-
-    from bench.analysis import load_runs, paired_difference, verdict, write_table
-    from bench.nb201.benchmark import make_nb201
-    from bench.provenance import provenance
+    from nasrepro.bench.analysis import load_runs, paired_difference, verdict, write_table
+    from nasrepro.bench.nb201.benchmark import make_nb201
+    from nasrepro.bench.provenance import provenance
 
     table_kw = {"table": args.table} if args.table else {}
     runs = load_runs(paths)
@@ -175,8 +173,8 @@ def analyse(out: Path, grid: list[RunSpec], paths: list[Path], args: argparse.Na
 
 
 def _figure(out: Path, per_run: Any, fronts: dict[str, tuple[np.ndarray, np.ndarray]], prov: dict[str, Any]) -> None:
-    from bench.analysis import write_figure
-    from bench.plots import pyplot
+    from nasrepro.bench.analysis import write_figure
+    from nasrepro.bench.plots import pyplot
 
     plt = pyplot()
     devices = list(fronts)

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.paths import check_out_dir, results_dir
-from bench.runner import RunSpec
+from nasrepro.bench.paths import check_out_dir, results_dir
+from nasrepro.bench.runner import RunSpec
 
 NAME = "method-matrix"
 DESCRIPTION = "every method and variant x every benchmark: runs / does not apply (why) / fails (generated matrix)"
@@ -23,7 +23,7 @@ DESCRIPTION = "every method and variant x every benchmark: runs / does not apply
 
 def benchmarks(with_imagenet: bool) -> dict[str, tuple[str, tuple[tuple[str, Any], ...]]]:
     """label -> (benchmark, options): a small instance of each (random-init supernets: plumbing only)."""
-    from bench.paths import data_dir
+    from nasrepro.bench.paths import data_dir
 
     out: dict[str, tuple[str, tuple[tuple[str, Any], ...]]] = {
         "toy": ("toy", ()),
@@ -50,13 +50,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cell(spec: RunSpec) -> tuple[str, str]:
     """('runs' | 'does not apply' | 'fails', detail) for one method on one benchmark."""
-    from bench.runner import _cached_benchmark, compute
+    from nasrepro.bench.runner import _cached_benchmark, compute
 
     try:
         bench = _cached_benchmark(spec.bench, spec.bench_options)
     except Exception as err:  # noqa: BLE001 - the matrix reports every failure, it does not stop
         return "fails", f"benchmark: {type(err).__name__}: {err}"
-    from methods.base import get_method, resolve_method
+    from nasrepro.methods.base import get_method, resolve_method
 
     reason = get_method(spec.method).applies_to(bench.space)
     if reason:
@@ -76,10 +76,9 @@ def cell(spec: RunSpec) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
-
-    from bench.analysis import write_table
-    from bench.provenance import provenance
-    from methods.base import method_names
+    from nasrepro.bench.analysis import write_table
+    from nasrepro.bench.provenance import provenance
+    from nasrepro.methods.base import method_names
 
     if not 1 <= args.evals <= 1000:
         raise ValueError(f"--evals must be between 1 and 1000, got {args.evals}")

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.paths import check_out_dir, results_dir
-from bench.runner import Budget, RunSpec
+from nasrepro.bench.paths import check_out_dir, results_dir
+from nasrepro.bench.runner import Budget, RunSpec
 
 NAME = "nb201-baselines"
 DESCRIPTION = "NB201 paper baselines (RS, REA, REINFORCE; 12,000 s; 3 datasets) beside the published table"
@@ -31,7 +30,7 @@ MAX_RUNS = 100_000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce.cmd_core import add_grid_arguments
+    from nasrepro.reproduce.cmd_core import add_grid_arguments
 
     p.add_argument("--table", default=None, help="NB201 table (default: $NASREPRO_DATA CSV, else embedded)")
     p.add_argument("--runs", type=int, default=500, help="runs per method (published: 500)")
@@ -55,9 +54,9 @@ def specs(table: str | None, runs: int, budget: str, search_sets: tuple[str, ...
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.registry import make_benchmark
-    from bench.runner import run_grid
-    from reproduce.cmd_core import grid_options
+    from nasrepro.bench.registry import make_benchmark
+    from nasrepro.bench.runner import run_grid
+    from nasrepro.reproduce.cmd_core import grid_options
 
     if not 1 <= args.runs <= MAX_RUNS:
         raise ValueError(f"--runs must be between 1 and {MAX_RUNS:,}, got {args.runs}")
@@ -85,8 +84,7 @@ def _bench(ds: str, table_kw: dict[str, Any], make_benchmark: Any) -> Any:
 def per_run_table(grid: list[RunSpec], paths: list[Path], benches: dict[str, Any], protocol: str) -> Any:
     """One row per run: the found cell's 200-epoch accuracy on every dataset (read here, after the search)."""
     import pandas as pd
-
-    from bench.analysis import load_runs
+    from nasrepro.bench.analysis import load_runs
 
     rows = []
     for spec, run in zip(grid, load_runs(paths)):
@@ -104,9 +102,8 @@ def per_run_table(grid: list[RunSpec], paths: list[Path], benches: dict[str, Any
 
 def summary_table(per_run: Any) -> Any:
     import pandas as pd
-
-    from bench.metrics import fmt_pm
-    from bench.reference import load_reference_csv
+    from nasrepro.bench.metrics import fmt_pm
+    from nasrepro.bench.reference import load_reference_csv
 
     ref_df = load_reference_csv("nb201_baselines.csv")
     ref = ref_df.set_index("method") if "method" in ref_df else None
@@ -128,8 +125,8 @@ def summary_table(per_run: Any) -> Any:
 
 def analyse(out: Path, grid: list[RunSpec], paths: list[Path], benches: dict[str, Any],
             args: argparse.Namespace) -> str:
-    from bench.analysis import load_runs, paired_difference, run_params, verdict, write_table
-    from bench.provenance import provenance
+    from nasrepro.bench.analysis import load_runs, paired_difference, run_params, verdict, write_table
+    from nasrepro.bench.provenance import provenance
 
     per_run = per_run_table(grid, paths, benches, args.protocol)
     table = summary_table(per_run)
@@ -163,10 +160,10 @@ def analyse(out: Path, grid: list[RunSpec], paths: list[Path], benches: dict[str
 
 def _figure(out: Path, grid: list[RunSpec], paths: list[Path], prov: dict[str, Any]) -> None:
     """Search curves: incumbent 12-epoch validation accuracy vs simulated seconds, bands over runs."""
-    from bench.analysis import load_runs, step_values
-    from bench.metrics import incumbent_on_grid
-    from bench.plots import curves_figure
-    from bench.provenance import write_sidecar
+    from nasrepro.bench.analysis import load_runs, step_values
+    from nasrepro.bench.metrics import incumbent_on_grid
+    from nasrepro.bench.plots import curves_figure
+    from nasrepro.bench.provenance import write_sidecar
 
     budget = Budget.parse(grid[0].budget)
     timed = budget.seconds is not None

@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from bench.runner import RunSpec
+from nasrepro.bench.runner import RunSpec
 
 if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
     import pandas as pd
@@ -49,7 +48,7 @@ PUBLISHED = {"cf-es": "CF-ES", "pcf-es": "PCF-ES", "pcf-es+stop": "PCF-ES"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce.cmd_core import add_grid_arguments
+    from nasrepro.reproduce.cmd_core import add_grid_arguments
 
     p.add_argument("--config", default="mnist-small",
                    help="mnist-small (default) | cifar10-spos (ImageNet's FLOPs profile) | cifar10-small | imagenet")
@@ -94,7 +93,9 @@ def variants(args: argparse.Namespace, rate: float) -> list[tuple[str, str, dict
 
 
 def build_specs(args: argparse.Namespace, ckpt: str | None, seeds: list[int], rate: float) -> list[RunSpec]:
-    base: dict[str, Any] = {"config": args.config, "device": args.device, "cache_mb": float(args.cache_mb)}
+    from nasrepro.bench.supernet.benchmark import resolve_device
+
+    base: dict[str, Any] = {"config": args.config, "device": resolve_device(args.device), "cache_mb": float(args.cache_mb)}
     for key, value in (("checkpoint", ckpt), ("data_root", args.data_root), ("bn_batches", args.bn_batches)):
         if value is not None:
             base[key] = value
@@ -118,9 +119,9 @@ def build_specs(args: argparse.Namespace, ckpt: str | None, seeds: list[int], ra
 
 
 def _check_args(args: argparse.Namespace) -> tuple[list[int], float]:
-    from bench.supernet.prefix_cache import parse_cache_mb
-    from bench.supernet.sampling import check_sample_rate
-    from reproduce.cmd_core import grid_options, parse_seeds
+    from nasrepro.bench.supernet.prefix_cache import parse_cache_mb
+    from nasrepro.bench.supernet.sampling import check_sample_rate
+    from nasrepro.reproduce.cmd_core import grid_options, parse_seeds
 
     seeds = parse_seeds(args.seeds)
     rate = check_sample_rate(args.sample_rate)
@@ -143,19 +144,19 @@ def ensure_checkpoint(config: str, checkpoint: str | None, random_init: bool, da
         return checkpoint, f"given: {checkpoint}"
     if random_init:
         return None, "randomly initialised (no training)"
-    from reproduce.cmd_supernet import ensure_supernet
+    from nasrepro.reproduce.cmd_supernet import ensure_supernet
 
     return ensure_supernet(config, checkpoint, data_root)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.paths import check_out_dir, results_dir
-    from bench.runner import run_grid
-    from reproduce.cmd_core import grid_options
+    from nasrepro.bench.paths import check_out_dir, results_dir
+    from nasrepro.bench.runner import run_grid
+    from nasrepro.reproduce.cmd_core import grid_options
 
     seeds, rate = _check_args(args)
     if args.checkpoint:  # a supernet of another config fails here, in one line, before any work
-        from bench.supernet.checkpoint import load_checkpoint
+        from nasrepro.bench.supernet.checkpoint import load_checkpoint
 
         load_checkpoint(args.checkpoint, args.config)
     # a file, "" or an unwritable parent fails here in one line, before the supernet or any search
@@ -173,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ledger(path: Path) -> dict[str, Any]:
-    from bench.runner import ledger_path
+    from nasrepro.bench.runner import ledger_path
 
     side = ledger_path(path)
     return json.loads(side.read_text()) if side.exists() else {}
@@ -247,7 +248,7 @@ def per_generation(runs: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _shares(run: dict[str, Any], share: str, k: int) -> np.ndarray:
     """Majority share per block after each generation: logged by PCF-ES, recomputed for SPOS-ES."""
-    from methods.pcf_es import majority
+    from nasrepro.methods.pcf_es import majority
 
     steps = [s for s in run["steps"]]
     n = len(steps[0]["arch"].split(","))
@@ -269,7 +270,7 @@ def _shares(run: dict[str, Any], share: str, k: int) -> np.ndarray:
 
 def _published(config: str) -> tuple[dict[str, tuple[float, float]], str]:
     """{variant: (time saving %, top-1 difference pt)} of the paper's SPOS rows, and a note."""
-    from bench.reference import load_reference_csv
+    from nasrepro.bench.reference import load_reference_csv
 
     ref = load_reference_csv("pcfes_table1.csv")
     if "method" not in ref:
@@ -284,8 +285,7 @@ def _published(config: str) -> tuple[dict[str, tuple[float, float]], str]:
 
 def report(paths: list[Path], out: Path, config: str, ckpt_note: str, rate: float, runs_dir: Path) -> None:
     import pandas as pd
-
-    from bench.analysis import (
+    from nasrepro.bench.analysis import (
         load_runs,
         paired_difference,
         paired_difference_crossed,
@@ -294,9 +294,9 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, rate: floa
         write_figure,
         write_table,
     )
-    from bench.metrics import spearman
-    from bench.provenance import provenance
-    from bench.supernet.flops import flops_table
+    from nasrepro.bench.metrics import spearman
+    from nasrepro.bench.provenance import provenance
+    from nasrepro.bench.supernet.flops import flops_table
 
     runs = load_runs(paths)
     by_tag: dict[str, list[dict[str, Any]]] = {}
@@ -470,7 +470,7 @@ def _claim_line(summary: dict[str, dict[str, Any]], pub: dict[str, tuple[float, 
                      + f" our 95% interval of the saving per evaluation, {s['diff']:.1f}% [{s['ci_low']:.1f}, "
                      f"{s['ci_high']:.1f}]")
     if c is not None:
-        from bench.analysis import paired_difference, verdict
+        from nasrepro.bench.analysis import paired_difference, verdict
 
         d = paired_difference(summary["pcf-es"]["per_seed"], summary["cf-es"]["per_seed"])
         parts.append(f"progressive freezing over CF-ES (PCF-ES {s['diff']:.1f}% vs CF-ES {c['diff']:.1f}% per "
@@ -485,7 +485,7 @@ def _claim_line(summary: dict[str, dict[str, Any]], pub: dict[str, tuple[float, 
 
 def _figures(search: list[dict[str, Any]], gen: pd.DataFrame, out: Path, prov: dict[str, Any], share: str, k: int,
              write_figure: Any) -> None:
-    from bench.plots import pyplot
+    from nasrepro.bench.plots import pyplot
 
     plt = pyplot()
     seed0 = min(r["meta"]["seed"] for r in search)

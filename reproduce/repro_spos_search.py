@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.paths import results_dir
-from bench.runner import RunSpec
+from nasrepro.bench.paths import results_dir
+from nasrepro.bench.runner import RunSpec
 
 NAME = "spos-search"
 DESCRIPTION = "SPOS evolution vs random search on one trained supernet, equal evaluation counts (SPOS Fig. 3)"
@@ -30,7 +29,7 @@ METHODS = {"SPOS evolution": "spos-evolution", "random search": "random"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce.cmd_core import add_grid_arguments
+    from nasrepro.reproduce.cmd_core import add_grid_arguments
 
     p.add_argument(
         "--config", default="cifar10-small", help="supernet config (imagenet | cifar10-small | mnist-small)"
@@ -67,7 +66,9 @@ def specs(
     device: str,
     data_root: str | None = None,
 ) -> list[RunSpec]:
-    opts: dict[str, Any] = {"config": config, "checkpoint": checkpoint, "device": device}
+    from nasrepro.bench.supernet.benchmark import resolve_device
+
+    opts: dict[str, Any] = {"config": config, "checkpoint": checkpoint, "device": resolve_device(device)}
     if data_root:
         opts["data_root"] = data_root
     bench_opts = tuple(sorted(opts.items()))
@@ -85,7 +86,7 @@ def specs(
 
 def curves(runs: list[dict[str, Any]], evals: int) -> dict[str, np.ndarray]:
     """Best search-val top-1 after each evaluation: {method tag: seeds x evals}."""
-    from bench.analysis import step_values
+    from nasrepro.bench.analysis import step_values
 
     by: dict[str, list[np.ndarray]] = {}
     for run in runs:
@@ -99,11 +100,10 @@ def curves(runs: list[dict[str, Any]], evals: int) -> dict[str, np.ndarray]:
 def report(paths: list[Path], out: Path, evals: int, context: dict[str, str], prov: dict[str, Any]) -> str:
     """``table.{md,csv,tex}``, ``runs.csv`` (one row per run) and ``curves.png``; return the Markdown."""
     import pandas as pd
-
-    from bench.analysis import load_runs, paired_difference, run_params, verdict, write_table
-    from bench.metrics import fmt_pm, summarize_runs
-    from bench.plots import curves_figure
-    from bench.provenance import write_sidecar
+    from nasrepro.bench.analysis import load_runs, paired_difference, run_params, verdict, write_table
+    from nasrepro.bench.metrics import fmt_pm, summarize_runs
+    from nasrepro.bench.plots import curves_figure
+    from nasrepro.bench.provenance import write_sidecar
 
     runs = load_runs(paths)
     summary = summarize_runs(paths)
@@ -148,11 +148,11 @@ def report(paths: list[Path], out: Path, evals: int, context: dict[str, str], pr
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.paths import check_out_dir
-    from bench.provenance import provenance
-    from bench.runner import run_grid
-    from reproduce.cmd_core import grid_options, parse_seeds
-    from reproduce.cmd_supernet import ensure_supernet
+    from nasrepro.bench.paths import check_out_dir
+    from nasrepro.bench.provenance import provenance
+    from nasrepro.bench.runner import run_grid
+    from nasrepro.reproduce.cmd_core import grid_options, parse_seeds
+    from nasrepro.reproduce.cmd_supernet import ensure_supernet
 
     seeds = parse_seeds(args.seeds)
     if len(seeds) < 2:
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
 def _context(config: str, note: str, seeds: list[int], evals: int, paths: list[Path]) -> dict[str, str]:
     import json
 
-    from bench.runner import ledger_path, load_run
+    from nasrepro.bench.runner import ledger_path, load_run
 
     meta = load_run(paths[0])["meta"]
     keys = ("flops_limit_m", "bn_recal", "data_source", "splits", "device")
@@ -192,10 +192,10 @@ def _context(config: str, note: str, seeds: list[int], evals: int, paths: list[P
 
 def demo(out_dir: Path) -> str:
     """Tiny version on mnist-small: a short supernet training, then 3 seeds x 30 evaluations."""
-    from bench.provenance import provenance
-    from bench.runner import run_grid
-    from bench.supernet.data import load_data
-    from bench.supernet.train import default_settings, train_supernet
+    from nasrepro.bench.provenance import provenance
+    from nasrepro.bench.runner import run_grid
+    from nasrepro.bench.supernet.data import load_data
+    from nasrepro.bench.supernet.train import default_settings, train_supernet
 
     out_dir = Path(out_dir)
     t0 = time.perf_counter()

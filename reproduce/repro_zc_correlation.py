@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from bench.io import atomic_write_text
-from bench.paths import check_out_dir, results_dir
-from bench.reference import load_reference_csv
+from nasrepro.bench.io import atomic_write_text
+from nasrepro.bench.paths import check_out_dir, results_dir
+from nasrepro.bench.reference import load_reference_csv
 
 if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
     import pandas as pd
@@ -122,10 +121,9 @@ def _notebook_target_table(dataset: str, frame: pd.DataFrame, proxies: list[str]
     """The correlation table against the notebook's own CIFAR-10 target ('cifar10-valid' test accuracy at
     200 epochs, ``cifar10_valid_test_200`` of the shared CSV), with bootstrap intervals; None elsewhere."""
     import pandas as pd
-
-    from bench.checksums import verify_known
-    from bench.paths import nb201_csv  # NASREPRO_DATA is read (and checked) in bench.paths only
-    from bench.proxies.correlation import correlation_table
+    from nasrepro.bench.checksums import verify_known
+    from nasrepro.bench.paths import nb201_csv  # NASREPRO_DATA is read (and checked) in bench.paths only
+    from nasrepro.bench.proxies.correlation import correlation_table
 
     path = nb201_csv()
     if dataset != "cifar10" or path is None:
@@ -144,12 +142,11 @@ def proxy_seconds(out_ds: Path, indices: list[int], dataset: str, images: str | 
 
     import pandas as pd
     import torch
-
-    from bench.nb201.network import build_nb201_net
-    from bench.nb201.space import index_to_arch
-    from bench.provenance import provenance, write_sidecar
-    from bench.proxies import arch_seed, score_all, seeded_net
-    from reproduce.cmd_correlate import NUM_CLASSES, load_batch
+    from nasrepro.bench.nb201.network import build_nb201_net
+    from nasrepro.bench.nb201.space import index_to_arch
+    from nasrepro.bench.provenance import provenance, write_sidecar
+    from nasrepro.bench.proxies import arch_seed, score_all, seeded_net
+    from nasrepro.reproduce.cmd_correlate import NUM_CLASSES, load_batch
 
     path = out_ds / "proxy_seconds.csv"
     if path.is_file():
@@ -182,13 +179,12 @@ def fisher_bias_check(out_ds: Path, indices: list[int], dataset: str, images: st
     affine: :func:`bench.proxies.reference_net.reference_style`), same weights and batch as our stored
     score; cached in ``fisher_bias.csv`` (cells already there are kept)."""
     import pandas as pd
-
-    from bench.nb201.network import build_nb201_net
-    from bench.nb201.space import index_to_arch
-    from bench.provenance import provenance, write_sidecar
-    from bench.proxies import arch_seed, score_all, seeded_net
-    from bench.proxies.reference_net import reference_style
-    from reproduce.cmd_correlate import NUM_CLASSES, load_batch
+    from nasrepro.bench.nb201.network import build_nb201_net
+    from nasrepro.bench.nb201.space import index_to_arch
+    from nasrepro.bench.provenance import provenance, write_sidecar
+    from nasrepro.bench.proxies import arch_seed, score_all, seeded_net
+    from nasrepro.bench.proxies.reference_net import reference_style
+    from nasrepro.reproduce.cmd_correlate import NUM_CLASSES, load_batch
 
     path = out_ds / "fisher_bias.csv"
     old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["index", "fisher_ref"])
@@ -211,8 +207,8 @@ def _population(indices: list[int], dataset: str, out_ds: Path, table: str | Non
                 proxies: list[str] | None, label: str) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     """Correlation rows (both targets) over the cells where every proxy of ``proxies`` (None: all stores)
     is scored; ``population`` names that set of cells."""
-    from bench.proxies.store import read_score_dir
-    from reproduce.cmd_correlate import correlate
+    from nasrepro.bench.proxies.store import read_score_dir
+    from nasrepro.reproduce.cmd_correlate import correlate
 
     corr = correlate(indices, dataset, out_ds, table, votes=votes, proxies=proxies)
     meta, frame = read_score_dir(out_ds, proxies)
@@ -233,9 +229,8 @@ def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: t
     proxies and the aggregates over the cells scored in every store ("all"); one population when the two
     sets of cells are the same."""
     import pandas as pd
-
-    from bench.proxies.store import read_score_dir, read_scores
-    from reproduce.cmd_correlate import score_archs
+    from nasrepro.bench.proxies.store import read_score_dir, read_scores
+    from nasrepro.reproduce.cmd_correlate import score_archs
 
     votes = votes or []
     if score:
@@ -244,7 +239,7 @@ def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: t
     n_main = int(main_frame["index"].isin(indices).sum())
     all_meta, all_frame = read_score_dir(out_ds)
     n_all = int(all_frame["index"].isin(indices).sum())
-    from bench.proxies.registry import canonical
+    from nasrepro.bench.proxies.registry import canonical
 
     # a --vote over proxies this dataset's stores lack (the stand-ins were scored before them) is skipped
     votes = [v for v in votes if all(canonical(p) in all_meta["proxies"] or p in all_meta["proxies"] for p in v)]
@@ -276,9 +271,8 @@ def _with_fisher_ref(corr: pd.DataFrame, ref: pd.DataFrame, frame: pd.DataFrame,
     """Adds a ``fisher (reference net)`` row and a ``fisher (same cells)`` row: Spearman on the cells of
     the check, against the same targets as the other rows."""
     import pandas as pd
-
-    from bench.metrics import kendall, spearman
-    from reproduce.cmd_correlate import nb201_test_accuracy
+    from nasrepro.bench.metrics import kendall, spearman
+    from nasrepro.reproduce.cmd_correlate import nb201_test_accuracy
 
     cells = [int(i) for i in ref["index"]]
     acc, _ = nb201_test_accuracy(dataset, cells, table)
@@ -326,9 +320,8 @@ def summarise(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 def write_outputs(summary: pd.DataFrame, out: Path, archs_label: str, seed: int) -> None:
     import pandas as pd
-
-    from bench.plots import save_figure
-    from bench.provenance import markdown_block, provenance, write_sidecar
+    from nasrepro.bench.plots import save_figure
+    from nasrepro.bench.provenance import markdown_block, provenance, write_sidecar
 
     cols = ["dataset", "proxy", "population", "target", "n_archs", "n_dropped", "spearman", "abs_spearman", "kendall",
             "top10_precision", "vote_agreement", "spearman_lo", "spearman_hi", "spearman_nb", "abs_spearman_nb",
@@ -401,8 +394,7 @@ def _new_proxy_section(g: pd.DataFrame, on_nb: bool, fmt, prov: dict) -> list[st
     """Markdown lines: the newer proxies (signed Spearman and Kendall on both targets, interval, CPU
     seconds per cell computed alone, published value with its source) and the rank aggregates."""
     import pandas as pd
-
-    from bench.provenance import markdown_block
+    from nasrepro.bench.provenance import markdown_block
 
     if "population" in g.columns and (g["population"] == "main").any():
         g = g[g["population"] != "main"]
@@ -448,7 +440,7 @@ def _new_proxy_section(g: pd.DataFrame, on_nb: bool, fmt, prov: dict) -> list[st
 
 
 def _images_map(items: list[str]) -> dict[str, str]:
-    from reproduce.cmd_correlate import normalise_dataset
+    from nasrepro.reproduce.cmd_correlate import normalise_dataset
 
     out: dict[str, str] = {}
     for item in items:
@@ -461,9 +453,8 @@ def _images_map(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-
-    from bench.proxies import resolve_proxies
-    from reproduce.cmd_correlate import normalise_dataset, parse_archs, parse_votes
+    from nasrepro.bench.proxies import resolve_proxies
+    from nasrepro.reproduce.cmd_correlate import normalise_dataset, parse_archs, parse_votes
 
     torch.set_num_threads(args.threads)
     datasets = [normalise_dataset(d) for d in args.datasets.split(",") if d.strip()]
@@ -491,9 +482,8 @@ def demo(out_dir: Path) -> str:
     """30 random cells, batch 16 of the MNIST-5k stand-in, all proxies: a smoke version (< 1 min idle)."""
     import pandas as pd
     import torch
-
-    from bench.proxies import available_proxies
-    from reproduce.cmd_correlate import parse_archs
+    from nasrepro.bench.proxies import available_proxies
+    from nasrepro.reproduce.cmd_correlate import parse_archs
 
     torch.set_num_threads(1)
     indices = parse_archs("30", 0)

@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.runner import RunSpec
+from nasrepro.bench.runner import RunSpec
 
 NAME = "zc-search"
 DESCRIPTION = ("zero-cost warmup and move proposal for RS, REINFORCE, REA and BP on NB201 "
@@ -121,8 +120,8 @@ def parse_scores(items: list[str] | None, datasets: tuple[str, ...], proxy: str)
 
 def check_scores(path: str, proxy: str, dataset: str) -> None:
     """Warmup(15625) scores the whole space: a scores file must cover every cell (fail here, in one line)."""
-    from bench.nb201.space import NB201Space
-    from methods.zero_cost import TableScorer
+    from nasrepro.bench.nb201.space import NB201Space
+    from nasrepro.methods.zero_cost import TableScorer
 
     n = len(TableScorer.from_csv(path, proxy, NB201Space()).scores)
     if n < 15625:
@@ -149,7 +148,7 @@ def _names(text: str, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce.cmd_core import add_grid_arguments
+    from nasrepro.reproduce.cmd_core import add_grid_arguments
 
     p.add_argument("--proxy", default="synflow", help="proxy (column of scores.csv; params/flops need none)")
     p.add_argument("--scores", action="append", metavar="[DATASET=]PATH",
@@ -180,7 +179,7 @@ class Plan:
 
 
 def plan(args: argparse.Namespace) -> Plan:
-    from reproduce.cmd_core import parse_seeds
+    from nasrepro.reproduce.cmd_core import parse_seeds
 
     datasets = _names(args.datasets, DATASETS, "--datasets")
     methods = _names(args.methods, tuple(METHODS), "--methods")
@@ -218,8 +217,8 @@ def plan(args: argparse.Namespace) -> Plan:
 
 def check(p: Plan, args: argparse.Namespace) -> dict[str, Any]:
     """Fail before any run: tables, scores files, method parameters and wrappers (one spec of each)."""
-    from bench.registry import make_benchmark
-    from reproduce.cmd_core import check_params
+    from nasrepro.bench.registry import make_benchmark
+    from nasrepro.reproduce.cmd_core import check_params
 
     benches = {}
     for spec, row in zip(p.specs, p.rows):
@@ -243,9 +242,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def execute(args: argparse.Namespace, title_extra: str = "") -> str:
-    from bench.paths import check_out_dir, results_dir
-    from bench.runner import run_grid
-    from reproduce.cmd_core import grid_options
+    from nasrepro.bench.paths import check_out_dir, results_dir
+    from nasrepro.bench.runner import run_grid
+    from nasrepro.reproduce.cmd_core import grid_options
 
     out = check_out_dir(args.out if args.out is not None else results_dir() / "zc_search")
     p = plan(args)
@@ -261,8 +260,7 @@ def per_run_table(p: Plan, paths: list[Path], benches: dict[str, Any], evals: in
     """One row per run: the test accuracy of its incumbent and the oracle (running max of test accuracy)
     after each of REPORT_AT trained models, and its proxy calls and seconds (from the step records)."""
     import pandas as pd
-
-    from bench.analysis import load_runs, oracle_curve, reported_curve, step_values
+    from nasrepro.bench.analysis import load_runs, oracle_curve, reported_curve, step_values
 
     truth = {ds: _truth(b) for ds, b in benches.items()}
     rows, curves = [], []
@@ -295,7 +293,7 @@ def _truth(bench: Any) -> Any:
 
 def _diff(per_run: Any, a: dict[str, Any], b: dict[str, Any], n: int) -> dict[str, float] | None:
     """Paired (by seed) difference of test@n between the runs selected by ``a`` and by ``b``."""
-    from bench.analysis import paired_difference
+    from nasrepro.bench.analysis import paired_difference
 
     col = f"test@{n}"
     if col not in per_run:
@@ -312,8 +310,7 @@ def _diff(per_run: Any, a: dict[str, Any], b: dict[str, Any], n: int) -> dict[st
 
 def summary_table(per_run: Any, evals: int) -> tuple[Any, list[str]]:
     import pandas as pd
-
-    from bench.analysis import verdict
+    from nasrepro.bench.analysis import verdict
 
     at = [n for n in REPORT_AT if n <= evals]
     cmp_at = [n for n in COMPARE_AT if n <= evals] or [evals]
@@ -362,8 +359,8 @@ def _claim(claim: str, held: list[tuple[int, dict[str, float] | None]]) -> str:
 
 def analyse(out: Path, p: Plan, paths: list[Path], benches: dict[str, Any], args: argparse.Namespace,
             title_extra: str = "") -> str:
-    from bench.analysis import load_runs, run_params, write_table
-    from bench.provenance import provenance
+    from nasrepro.bench.analysis import load_runs, run_params, write_table
+    from nasrepro.bench.provenance import provenance
 
     evals = int(args.evals)
     per_run, curves = per_run_table(p, paths, benches, evals)
@@ -418,8 +415,8 @@ def analyse(out: Path, p: Plan, paths: list[Path], benches: dict[str, Any], args
 def _figure(path: Path, p: Plan, curves: list[np.ndarray], proxy: str, prov: dict[str, Any], title: str) -> None:
     """One panel per (dataset, method): plain and the ``proxy`` variants, mean with a 25-75% band over seeds;
     the panel title gives the published direction."""
-    from bench.analysis import write_figure
-    from bench.plots import plot_bands, pyplot
+    from nasrepro.bench.analysis import write_figure
+    from nasrepro.bench.plots import plot_bands, pyplot
 
     panels: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
     for row, c in zip(p.rows, curves):

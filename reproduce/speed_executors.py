@@ -29,7 +29,7 @@ WAYS = ("local", "ray")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce._speed import add_out_argument
+    from nasrepro.reproduce._speed import add_out_argument
 
     p.add_argument("--runs", type=int, default=200, help="REA runs of the grid (seeds 0..N-1)")
     p.add_argument("--budget", default="12000s", help="budget of each run (NB201's 12,000 s)")
@@ -94,13 +94,13 @@ def child(way: str, runs: int, budget: str, cells: int, proxy: str, noop_tasks: 
     """One way's phases, in this process (``python -c``); outputs under ``out``."""
     import logging
 
-    from bench.executors import make_executor
-    from bench.runner import RunSpec, run_grid
-    from reproduce.cmd_correlate import parse_archs, score_archs
+    from nasrepro.bench.executors import make_executor
+    from nasrepro.bench.runner import RunSpec, run_grid
+    from nasrepro.reproduce.cmd_correlate import parse_archs, score_archs
 
     phases: dict[str, dict[str, float]] = {}
     if way == "ray":
-        from bench.ray_executor import import_ray
+        from nasrepro.bench.ray_executor import import_ray
 
         ray = import_ray()
         # started once here: the executors below use this instance and leave it running
@@ -127,7 +127,7 @@ def measure(runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, wor
             ways: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import subprocess
 
-    from reproduce._speed import PY, ROOT, median, python_env
+    from nasrepro.reproduce._speed import PY, ROOT, median, python_env
 
     if min(runs, cells, noop_tasks, workers, repeats) < 1:
         raise ValueError("--runs, --cells, --noop-tasks, --workers and --repeats must be >= 1")
@@ -137,11 +137,11 @@ def measure(runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, wor
     if "ray" in ways:
         import importlib.util
 
-        from bench.ray_executor import RAY_MISSING, MissingRayError
+        from nasrepro.bench.ray_executor import RAY_MISSING, MissingRayError
 
         if importlib.util.find_spec("ray") is None:
             raise MissingRayError(RAY_MISSING)
-    from bench.proxies import resolve_proxies
+    from nasrepro.bench.proxies import resolve_proxies
 
     resolve_proxies(proxy)  # an unknown proxy fails here, in one line
     got: dict[str, list[dict[str, dict[str, float]]]] = {w: [] for w in ways}
@@ -174,7 +174,7 @@ def measure(runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, wor
 
 def _same_outputs(tmp: Path, ways: list[str], repeats: int) -> str:
     """Whether every process wrote the same trajectories (bytes) and scores (values)."""
-    from bench.proxies.store import read_scores
+    from nasrepro.bench.proxies.store import read_scores
 
     dirs = [tmp / f"{w}{k}" for w in ways for k in range(repeats)]
     if len(dirs) < 2:
@@ -209,7 +209,7 @@ def _same_outputs(tmp: Path, ways: list[str], repeats: int) -> str:
 
 
 def report(rows: list[dict[str, Any]], info: dict[str, Any]) -> list[str]:
-    from reproduce._speed import machine_line, md_table
+    from nasrepro.reproduce._speed import machine_line, md_table
 
     lines = ["# Executors: local process pool vs Ray", "",
              f"Machine: {machine_line()}.", "",
@@ -237,8 +237,8 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reproduce._speed import speed_dir, write_outputs
-    from reproduce.speed_startup import _table_source
+    from nasrepro.reproduce._speed import speed_dir, write_outputs
+    from nasrepro.reproduce.speed_startup import _table_source
 
     ways = [w.strip() for w in args.ways.split(",") if w.strip()]
     rows, info = measure(args.runs, args.budget, args.cells, args.proxy, args.noop_tasks, args.workers,

@@ -41,11 +41,10 @@ def _same(a: float, b: float, rtol: float = 1e-5) -> bool:
 def run_benchmark(cells: int, seed: int, batch: int, images: str | None, dataset: str = "cifar10") -> tuple[pd.DataFrame, str]:
     import pandas as pd
     import torch
-
-    from bench.nb201.network import build_nb201_net
-    from bench.nb201.space import index_to_arch, to_str
-    from bench.proxies import arch_seed, available_proxies, score_all, score_each, seeded_net
-    from reproduce.cmd_correlate import NUM_CLASSES, load_batch, parse_archs
+    from nasrepro.bench.nb201.network import build_nb201_net
+    from nasrepro.bench.nb201.space import index_to_arch, to_str
+    from nasrepro.bench.proxies import arch_seed, available_proxies, score_all, score_each, seeded_net
+    from nasrepro.reproduce.cmd_correlate import NUM_CLASSES, load_batch, parse_archs
 
     torch.set_num_threads(1)
     x, y, provenance = load_batch(dataset, images, batch, seed)
@@ -99,8 +98,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-
-    from reproduce._speed import speed_dir, write_outputs
+    from nasrepro.reproduce._speed import speed_dir, write_outputs
 
     if args.cells < 1:
         raise ValueError(f"--cells must be >= 1, got {args.cells}")

@@ -24,7 +24,7 @@ DESCRIPTION = "queries/s of NB201Tabular.query vs a plain dict lookup on the sam
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce._speed import add_out_argument
+    from nasrepro.reproduce._speed import add_out_argument
 
     p.add_argument("--queries", type=int, default=200_000, help="queries per round and way")
     p.add_argument("--rounds", type=int, default=5, help="rounds (ways alternate within each)")
@@ -35,9 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def measure(queries: int, rounds: int, dataset: str, table: str | None) -> tuple[list[dict[str, Any]], Any]:
     import numpy as np
-
-    from bench.nb201 import space as S
-    from bench.nb201.benchmark import make_nb201
+    from nasrepro.bench.nb201 import space as S
+    from nasrepro.bench.nb201.benchmark import make_nb201
 
     if queries < 1 or rounds < 1:
         raise ValueError("--queries and --rounds must be >= 1")
@@ -91,7 +90,7 @@ def measure(queries: int, rounds: int, dataset: str, table: str | None) -> tuple
 
 
 def report(rows: list[dict[str, Any]], bench: Any, rounds: int) -> list[str]:
-    from reproduce._speed import machine_line, md_table
+    from nasrepro.reproduce._speed import machine_line, md_table
 
     by = {r["way"]: r for r in rows}
     return ["# NB201 tabular query speed vs a plain dict lookup", "",
@@ -109,7 +108,7 @@ def report(rows: list[dict[str, Any]], bench: Any, rounds: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reproduce._speed import speed_dir, write_outputs
+    from nasrepro.reproduce._speed import speed_dir, write_outputs
 
     rows, bench = measure(args.queries, args.rounds, args.dataset, args.table)
     lines = report(rows, bench, args.rounds)

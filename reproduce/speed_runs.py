@@ -35,7 +35,7 @@ BEFORE = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce._speed import add_out_argument
+    from nasrepro.reproduce._speed import add_out_argument
 
     p.add_argument("--method", default="rea")
     p.add_argument("--runs", type=int, default=500, help="runs (seeds 0..N-1)")
@@ -52,7 +52,7 @@ def _argv(method: str, runs: int, budget: str, workers: int, out: Path) -> list[
 
 
 def measure(method: str, runs: int, budget: str, workers: int, repeats: int, ways: list[str]) -> list[dict[str, Any]]:
-    from reproduce._speed import PY, median, python_env, run_process
+    from nasrepro.reproduce._speed import PY, median, python_env, run_process
 
     if runs < 1 or repeats < 1 or workers < 1:
         raise ValueError("--runs, --repeats and --workers must be >= 1")
@@ -92,7 +92,7 @@ def _count_evals(out: Path) -> int:
 
 
 def report(rows: list[dict[str, Any]]) -> list[str]:
-    from reproduce._speed import machine_line, md_table
+    from nasrepro.reproduce._speed import machine_line, md_table
 
     r0 = rows[0]
     lines = [f"# {r0['runs']} tabular {r0['method'].upper()} runs as one `nasrepro run` process", "",
@@ -113,8 +113,8 @@ def report(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reproduce._speed import speed_dir, write_outputs
-    from reproduce.speed_startup import _table_source
+    from nasrepro.reproduce._speed import speed_dir, write_outputs
+    from nasrepro.reproduce.speed_startup import _table_source
 
     workers = args.workers or os.cpu_count() or 1
     ways = [w.strip() for w in args.ways.split(",") if w.strip()]

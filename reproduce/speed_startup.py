@@ -25,7 +25,7 @@ EAGER = "import torch, scipy, matplotlib, pandas; "
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reproduce._speed import add_out_argument
+    from nasrepro.reproduce._speed import add_out_argument
 
     p.add_argument("--repeats", type=int, default=5, help="processes per command and way (median reported)")
     p.add_argument("--budget", default="12000s", help="budget of the tabular REA run (default: NB201's 12000s)")
@@ -37,7 +37,7 @@ def _code(prefix: str, argv: list[str]) -> str:
 
 
 def measure(repeats: int, budget: str) -> list[dict[str, Any]]:
-    from reproduce._speed import PY, median, python_env, run_process
+    from nasrepro.reproduce._speed import PY, median, python_env, run_process
 
     if repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {repeats}")
@@ -67,7 +67,7 @@ def measure(repeats: int, budget: str) -> list[dict[str, Any]]:
 
 
 def report(rows: list[dict[str, Any]]) -> list[str]:
-    from reproduce._speed import machine_line, md_table
+    from nasrepro.reproduce._speed import machine_line, md_table
 
     lines = ["# Start-up cost of nasrepro commands (whole processes)", "",
              f"Machine: {machine_line()}.", "",
@@ -86,7 +86,7 @@ def report(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reproduce._speed import speed_dir, write_outputs
+    from nasrepro.reproduce._speed import speed_dir, write_outputs
 
     rows = measure(args.repeats, args.budget)
     lines = report(rows)
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _table_source() -> str:
-    from bench.paths import nb201_csv
+    from nasrepro.bench.paths import nb201_csv
 
     path = nb201_csv()
     return str(path) if path else "embedded default (analog-nasbench)"

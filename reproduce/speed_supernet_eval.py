@@ -52,8 +52,7 @@ def _timed(fn: Any) -> tuple[Any, float, float]:
 
 def _imagenet_val100(preprocessing: str) -> tuple[dict[str, Any], float]:
     import torch
-
-    from bench.supernet.data import image_folder, val100_root
+    from nasrepro.bench.supernet.data import image_folder, val100_root
 
     root = val100_root()
     t0 = time.perf_counter()
@@ -70,11 +69,10 @@ def measure(
 ) -> dict[str, Any]:
     """In-memory evaluation of ``n_archs`` random subnets of ``config`` (a warm-up one not counted)."""
     import numpy as np
-
-    from bench.supernet.configs import get_config
-    from bench.supernet.evaluator import SubnetEvaluator
-    from bench.supernet.model import ShuffleNetV2OneShot
-    from bench.supernet.space import SupernetSpace
+    from nasrepro.bench.supernet.configs import get_config
+    from nasrepro.bench.supernet.evaluator import SubnetEvaluator
+    from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
+    from nasrepro.bench.supernet.space import SupernetSpace
 
     cfg = get_config(config)
     net = ShuffleNetV2OneShot(cfg, seed=0)
@@ -105,11 +103,10 @@ def measure(
 def stream_rows(preprocessing: str, n_archs: int, batch: int, workers: int, seed: int = 0) -> list[dict[str, Any]]:
     """ImageNet val100 through ``DataLoader``: decoding alone, then subnet evaluations streamed from disk."""
     import numpy as np
-
-    from bench.supernet.data import eval_loader, image_folder, train_loader, val100_root
-    from bench.supernet.evaluator import SubnetEvaluator
-    from bench.supernet.model import ShuffleNetV2OneShot
-    from bench.supernet.space import SupernetSpace
+    from nasrepro.bench.supernet.data import eval_loader, image_folder, train_loader, val100_root
+    from nasrepro.bench.supernet.evaluator import SubnetEvaluator
+    from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
+    from nasrepro.bench.supernet.space import SupernetSpace
 
     root = val100_root()
     train = image_folder(root, preprocessing, train=True)
@@ -146,8 +143,7 @@ def run(args: argparse.Namespace) -> int:
     import platform
 
     import torch
-
-    from reproduce._speed import machine_line, md_table, speed_dir, write_outputs
+    from nasrepro.reproduce._speed import machine_line, md_table, speed_dir, write_outputs
 
     if args.n_archs < 1 or args.batch < 1:
         raise ValueError("--n-archs and --batch must be positive")
@@ -163,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
                 if args.stream:
                     rows += stream_rows(prep, args.n_archs, args.batch, args.workers)
         else:
-            from bench.supernet.benchmark import default_data
-            from bench.supernet.configs import get_config
+            from nasrepro.bench.supernet.benchmark import default_data
+            from nasrepro.bench.supernet.configs import get_config
 
             cfg = get_config(name)
             d = default_data(name)

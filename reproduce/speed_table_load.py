@@ -46,7 +46,7 @@ import json, os, sys, time
 sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
 import numpy as np, torch
 torch.set_num_threads(1)
-from bench.nb201 import official, tables
+from nasrepro.bench.nb201 import official, tables
 def status_mb(key):
     for line in open("/proc/self/status"):
         if line.startswith(key + ":"):
@@ -103,7 +103,7 @@ def generate(path: Path, n: int) -> None:
 
 def tile_full(src_npz: Path, dst_npz: Path) -> None:
     """A 15,625-cell compact table with the N-cell conversion's rows repeated."""
-    from bench.nb201.tables import NB201Table, load_compact
+    from nasrepro.bench.nb201.tables import NB201Table, load_compact
 
     t = load_compact(src_npz, allow_partial=True)
     reps = -(-FULL // len(t))
@@ -133,9 +133,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nasrepro.reproduce._speed import speed_dir, write_outputs
     from tqdm import tqdm
-
-    from reproduce._speed import speed_dir, write_outputs
 
     rows: list[dict[str, object]] = []
     tmp = tempfile.TemporaryDirectory(prefix="nb201-bench-") if args.workdir is None else None
@@ -156,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             npz = work / f"N{n}" / "nb201.npz"
             t0 = time.perf_counter()
             # in a subprocess too: keeps this driver small (its RSS must not leak into the probes)
-            subprocess.run([sys.executable, "-m", "reproduce.cli", "data", "convert", str(pth), str(npz),
+            subprocess.run([sys.executable, "-m", "nasrepro.reproduce.cli", "data", "convert", str(pth), str(npz),
                             "--quiet", "--allow-partial"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
             conv_s = time.perf_counter() - t0
             bar.update()

@@ -39,8 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.nb201 import space as nb201
+from nasrepro.bench.nb201 import space as nb201
 
 DATASETS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
 CLASSES = {"cifar10-valid": 10, "cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}

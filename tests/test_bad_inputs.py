@@ -159,7 +159,7 @@ def _digest(folder: Path) -> dict[str, str]:
 
 def _setup(tmp: Path) -> dict[str, str]:
     """A finished run folder, a plain file, and broken inputs to point flags at."""
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     prev = tmp / "prev"
     with redirect_stderr(io.StringIO()), redirect_stdout(io.StringIO()):
@@ -174,7 +174,7 @@ def _setup(tmp: Path) -> dict[str, str]:
 
 
 def run_case(case: Case, where: dict[str, str]) -> tuple[int, str]:
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     argv = [a.format(**where) for a in case.argv]
     err = io.StringIO()
@@ -208,7 +208,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case: Case, where: dic
 
 
 def test_there_are_at_least_60_cases_over_every_command() -> None:
-    from reproduce.cli import build_parser
+    from nasrepro.reproduce.cli import build_parser
 
     assert len(CASES) >= 60
     commands = {c.argv[0] for c in CASES}
@@ -224,18 +224,18 @@ def test_there_are_at_least_60_cases_over_every_command() -> None:
 def test_disk_full_and_permission_denied_are_one_line(tmp_path, monkeypatch, code: int, word: str) -> None:
     """A write that fails mid-grid (disk full, permission lost) is one line naming the file; the runs
     already written stay as they were."""
-    import bench.io
+    import nasrepro.bench.io
 
     where = _setup(tmp_path)
     before = _digest(Path(where["prev"]))
-    real = bench.io.atomic_write_bytes
+    real = nasrepro.bench.io.atomic_write_bytes
 
     def failing(path: Path | str, data: bytes, durable: bool = True) -> None:
         if "seed1" in str(path):
             raise OSError(code, os.strerror(code), str(path))
         real(path, data, durable)
 
-    monkeypatch.setattr(bench.io, "atomic_write_bytes", failing)
+    monkeypatch.setattr(nasrepro.bench.io, "atomic_write_bytes", failing)
     case = Case("write fails", ("run", "--bench", "toy", "--method", "random", "--seeds", "0-2", "--budget",
                                 "5evals", "--workers", "1", "--out", "{prev}"), "seed1")
     rc, stderr = run_case(case, where)

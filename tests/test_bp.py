@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from nasrepro.bench.core import Observation
+from nasrepro.methods.bp import BinaryPredictorSearch
+from nasrepro.methods.random_search import RandomSearch
+from nasrepro.methods.testing import SyntheticBenchmark, SyntheticSpace, drive
 from scipy.stats import spearmanr
-
-from bench.core import Observation
-from methods.bp import BinaryPredictorSearch
-from methods.random_search import RandomSearch
-from methods.testing import SyntheticBenchmark, SyntheticSpace, drive
 
 
 def _all_archs(space: SyntheticSpace) -> np.ndarray:

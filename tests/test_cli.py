@@ -3,9 +3,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from reproduce.cli import main
-from reproduce.cmd_core import parse_seeds, parse_sets
+from nasrepro.reproduce.cli import main
+from nasrepro.reproduce.cmd_core import parse_seeds, parse_sets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +53,6 @@ def test_run_writes_layout_and_summary(tmp_path, capsys):
 
 
 def test_console_entry_list():
-    res = subprocess.run([sys.executable, "-m", "reproduce.cli", "list"], cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "nasrepro.reproduce.cli", "list"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0
     assert "methods:" in res.stdout and "benchmarks:" in res.stdout

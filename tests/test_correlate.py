@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from bench.proxies.correlation import correlation_table, vote_agreement
-from reproduce.cmd_correlate import NB201_SIZE, normalise_dataset, parse_archs, parse_shard
+from nasrepro.bench.proxies.correlation import correlation_table, vote_agreement
+from nasrepro.reproduce.cmd_correlate import NB201_SIZE, normalise_dataset, parse_archs, parse_shard
 
 
 def _notebook_vote(metrics: list[np.ndarray], acc: np.ndarray) -> float:
@@ -90,7 +89,7 @@ def _npz(path: Path, n: int = 16, hw: int = 32, gray: bool = False) -> Path:
 
 
 def test_cli_bad_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     images = _npz(tmp_path / "imgs.npz")
     assert main(["correlate", "--proxies", "snip,bogus", "--images", str(images), "--out", str(tmp_path / "o")]) == 2
@@ -103,8 +102,8 @@ def test_cli_bad_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_cli_end_to_end_and_resume(tmp_path: Path, nb201_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from bench.proxies.store import read_scores
-    from reproduce.cli import main
+    from nasrepro.bench.proxies.store import read_scores
+    from nasrepro.reproduce.cli import main
 
     images = _npz(tmp_path / "imgs.npz")
     out = tmp_path / "out"
@@ -119,7 +118,7 @@ def test_cli_end_to_end_and_resume(tmp_path: Path, nb201_csv: Path, capsys: pyte
     before = (out / "scores.csv").read_text()
     assert main(args) == 0  # everything done: nothing rescored
     assert (out / "scores.csv").read_text() == before
-    from reproduce.cmd_correlate import score_archs
+    from nasrepro.reproduce.cmd_correlate import score_archs
 
     done = [int(frame["index"].iloc[0])]
     score_archs(done, "cifar10", str(images), ("synflow",), 0, out, batch=8, progress=False)  # held: resumed
@@ -130,8 +129,8 @@ def test_cli_end_to_end_and_resume(tmp_path: Path, nb201_csv: Path, capsys: pyte
 
 
 def test_repro_outputs_label_stand_ins_and_published(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench.reference import reference_dir
-    from reproduce import repro_zc_correlation as repro
+    from nasrepro.bench.reference import reference_dir
+    from nasrepro.reproduce import repro_zc_correlation as repro
 
     found = reference_dir()
     ref = found if found is not None and (found / "zc_nb201_repo_notebook.csv").is_file() else tmp_path / "none"

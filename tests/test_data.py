@@ -3,8 +3,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
-from bench.data import (
+from nasrepro.bench.data import (
     CIFAR_MEAN,
     CIFAR_STD,
     DataSource,

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bench import checksums
-from bench.io import file_fingerprint
-from bench.nb201 import space as S
-from bench.nb201 import tables as T
-from bench.nb201.tables import NB201Table
+from nasrepro.bench import checksums
+from nasrepro.bench.io import file_fingerprint
+from nasrepro.bench.nb201 import space as S
+from nasrepro.bench.nb201 import tables as T
+from nasrepro.bench.nb201.tables import NB201Table
 
 CSV_ACC = [c for cols in T.CSV_COLUMNS.values() for c in cols.values()]
 
@@ -101,7 +100,7 @@ def test_csv_duplicate_cell(csv_lines: list[str], tmp_path: Path) -> None:
 def test_convert_refuses_bad_csv_and_writes_nothing(
     csv_lines: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     src = write(tmp_path / "bad.csv", with_value(csv_lines, 5, "cifar10_val_12", "150"))
     dst = tmp_path / "t.npz"
@@ -174,8 +173,7 @@ def test_compact_bad_trial_value_is_refused(tmp_path: Path) -> None:
 def test_official_file_partial_or_bad_values_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import nb201_fixtures as fx
     import torch
-
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     data = fx.nb201_pth_dict([3, 77], version="v1_1", seed=0)
     src = tmp_path / "synthetic-nb201.pth"  # not the official name: no checksum to match
@@ -211,7 +209,7 @@ def test_shared_csv_matches_its_recorded_checksum(nb201_csv: Path) -> None:
 
 
 def test_official_name_promises_its_md5_suffix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench.nb201 import official
+    from nasrepro.bench.nb201 import official
 
     path = tmp_path / "NAS-Bench-201-v1_1-096897.pth"
     path.write_bytes(b"not the official file" * 100)
@@ -251,7 +249,7 @@ def test_verification_is_cached_by_path_size_mtime(tmp_path: Path, monkeypatch: 
 
 # ---- NASREPRO_DATA -----------------------------------------------------------------------------------
 def test_mistyped_data_dir_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench.nb201.benchmark import make_nb201
+    from nasrepro.bench.nb201.benchmark import make_nb201
 
     monkeypatch.setenv("NASREPRO_DATA", str(tmp_path / "shraed" / "data"))
     with pytest.raises(FileNotFoundError, match="NASREPRO_DATA=.* is not a folder") as exc:
@@ -262,7 +260,7 @@ def test_mistyped_data_dir_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
         make_nb201("cifar10")
     one_line(exc)
     monkeypatch.setenv("NASREPRO_REFERENCE", str(tmp_path / "nope"))
-    from bench.paths import reference_dir
+    from nasrepro.bench.paths import reference_dir
 
     with pytest.raises(FileNotFoundError, match="NASREPRO_REFERENCE"):
         reference_dir()
@@ -271,7 +269,7 @@ def test_mistyped_data_dir_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_mistyped_data_dir_fails_the_cli_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     monkeypatch.setenv("NASREPRO_DATA", str(tmp_path / "typo"))
     argv = ["run", "--bench", "nb201", "--method", "random", "--seeds", "0", "--budget", "3evals",
@@ -283,7 +281,7 @@ def test_mistyped_data_dir_fails_the_cli_in_one_line(
 
 # ---- the table a benchmark uses is visible to the runner ---------------------------------------------
 def test_describe_and_sources_name_the_table(csv_lines: list[str], tmp_path: Path) -> None:
-    from bench.nb201.benchmark import make_nb201
+    from nasrepro.bench.nb201.benchmark import make_nb201
 
     path = write(tmp_path / "mine.csv", csv_lines)
     bench = make_nb201("cifar10", table=str(path))
@@ -303,8 +301,8 @@ def test_embedded_default_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
     if importlib.util.find_spec("analognasbench") is None:  # found, not imported (it needs pkg_resources)
         pytest.skip("the embedded table needs the analog-nasbench package")
-    from bench.core import Benchmark
-    from bench.nb201.benchmark import make_nb201
+    from nasrepro.bench.core import Benchmark
+    from nasrepro.bench.nb201.benchmark import make_nb201
 
     monkeypatch.delenv("NASREPRO_DATA", raising=False)
     bench = make_nb201("cifar10")

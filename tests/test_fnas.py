@@ -3,14 +3,13 @@ import math
 
 import numpy as np
 import pytest
-
-from bench.runner import RunSpec, execute, run_search
-from bench.toy import ToySpace, make_toy
-from methods._critic import Ensemble
-from methods.base import make_method
-from methods.fnas import FNAS, load_transfer
-from methods.ppo import Item
-from methods.testing import check_method
+from nasrepro.bench.runner import RunSpec, execute, run_search
+from nasrepro.bench.toy import ToySpace, make_toy
+from nasrepro.methods._critic import Ensemble
+from nasrepro.methods.base import make_method
+from nasrepro.methods.fnas import FNAS, load_transfer
+from nasrepro.methods.ppo import Item
+from nasrepro.methods.testing import check_method
 
 
 def test_conformance() -> None:

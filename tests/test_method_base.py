@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from bench.core import Observation
-from methods import base
-from methods.base import Method, make_method
-from methods.ppo import PPO
-from methods.testing import SyntheticBenchmark, SyntheticSpace, drive
+from nasrepro.bench.core import Observation
+from nasrepro.methods import base
+from nasrepro.methods.base import Method, make_method
+from nasrepro.methods.ppo import PPO
+from nasrepro.methods.testing import SyntheticBenchmark, SyntheticSpace, drive
 
 SPACE = SyntheticSpace()
 

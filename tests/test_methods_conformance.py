@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from methods import registry
-from methods.base import Method
-from methods.testing import (
+from nasrepro.methods import registry
+from nasrepro.methods.base import Method
+from nasrepro.methods.testing import (
     CHECKS,
     Case,
     ConstrainedSpace,
@@ -92,7 +91,7 @@ def test_constrained_space_rejects_and_keeps_moves() -> None:
 def test_suite_flags_a_method_that_breaks_the_rules() -> None:
     import random as pyrandom
 
-    from methods.base import Method
+    from nasrepro.methods.base import Method
 
     class Bad(Method):
         def __init__(self, space, rng) -> None:  # noqa: ANN001
@@ -102,7 +101,7 @@ def test_suite_flags_a_method_that_breaks_the_rules() -> None:
         def _ask(self):  # noqa: ANN202
             return tuple(pyrandom.randrange(n) for n in self.space.choices)  # global RNG
 
-    from methods import base
+    from nasrepro.methods import base
 
     base._REGISTRY["_bad_for_test"] = Bad
     try:
@@ -118,8 +117,7 @@ def test_suite_flags_a_method_that_breaks_the_rules() -> None:
 
 def test_drive_counts_queries() -> None:
     import numpy as np
-
-    from methods.random_search import RandomSearch
+    from nasrepro.methods.random_search import RandomSearch
 
     space = SyntheticSpace()
     bench = SyntheticBenchmark(space)
@@ -132,7 +130,7 @@ def test_drive_counts_queries() -> None:
 
 @contextlib.contextmanager
 def _registered(name: str, cls: type) -> Iterator[None]:
-    from methods import base
+    from nasrepro.methods import base
 
     base._REGISTRY[name] = cls
     try:

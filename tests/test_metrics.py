@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
-
-from bench.metrics import (
+from nasrepro.bench.metrics import (
     aggregate,
     bootstrap_ci,
     fmt_pm,
@@ -14,7 +13,7 @@ from bench.metrics import (
     summarize_runs,
     top_k_precision,
 )
-from bench.runner import RunSpec, run_grid
+from nasrepro.bench.runner import RunSpec, run_grid
 
 
 def test_rank_correlations_match_definition():

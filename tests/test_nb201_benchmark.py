@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nasrepro.bench.nb201 import costs as C
+from nasrepro.bench.nb201 import space as S
+from nasrepro.bench.nb201.benchmark import NB201Tabular, make_nb201
+from nasrepro.bench.nb201.tables import NB201Table, load_csv
+from nasrepro.bench.registry import make_benchmark
 from test_nb201_tables import synthetic  # tests/ is on sys.path (rootdir import mode)
-
-from bench.nb201 import costs as C
-from bench.nb201 import space as S
-from bench.nb201.benchmark import NB201Tabular, make_nb201
-from bench.nb201.tables import NB201Table, load_csv
-from bench.registry import make_benchmark
 
 
 @pytest.fixture(scope="module")

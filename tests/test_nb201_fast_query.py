@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nasrepro.bench.nb201 import space as S
+from nasrepro.bench.nb201.benchmark import NB201Tabular, make_nb201
+from nasrepro.bench.nb201.tables import NB201Table, load_csv
 from test_nb201_tables import synthetic  # tests/ is on sys.path (rootdir import mode)
-
-from bench.nb201 import space as S
-from bench.nb201.benchmark import NB201Tabular, make_nb201
-from bench.nb201.tables import NB201Table, load_csv
 
 
 def _same_everywhere(bench: NB201Tabular) -> int:

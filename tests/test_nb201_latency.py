@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from bench.paths import data_dir
+from nasrepro.bench.paths import data_dir
 
 pytestmark = pytest.mark.skipif(
     data_dir() is None or not (data_dir() / "nb201" / "nb201_latency_ms.csv").exists(),
@@ -15,8 +14,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_latency_budget_is_the_constraint_and_every_record_carries_latency(tmp_path):
-    from bench.nb201.benchmark import make_nb201
-    from bench.runner import RunSpec, load_run, run_grid
+    from nasrepro.bench.nb201.benchmark import make_nb201
+    from nasrepro.bench.runner import RunSpec, load_run, run_grid
 
     limit = 8.0
     opts = (("latency_device", "pixel3"), ("latency_limit_ms", limit))
@@ -34,7 +33,7 @@ def test_latency_budget_is_the_constraint_and_every_record_carries_latency(tmp_p
 
 
 def test_latency_options_fail_in_one_line():
-    from bench.nb201.benchmark import make_nb201
+    from nasrepro.bench.nb201.benchmark import make_nb201
 
     with pytest.raises(ValueError, match="unknown latency_device 'nope'"):
         make_nb201(latency_device="nope")
@@ -47,7 +46,7 @@ def test_latency_options_fail_in_one_line():
 
 
 def test_latency_table_values_are_validated(tmp_path):
-    from bench.nb201.latency import load_latency
+    from nasrepro.bench.nb201.latency import load_latency
 
     df = pd.read_csv(data_dir() / "nb201" / "nb201_latency_ms.csv")
     df.loc[7, "pixel3"] = -1.0
@@ -58,7 +57,7 @@ def test_latency_table_values_are_validated(tmp_path):
 
 
 def test_hw_search_reproduction_tiny(tmp_path):
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     out = tmp_path / "hw"
     argv = ["reproduce", "hw-search", "--devices", "pixel3", "--quantiles", "0.5", "--seeds", "0-1",

@@ -3,10 +3,9 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from bench.nb201.live import CONFIGS, LiveConfig, NB201Live, make_nb201_live
-from bench.nb201.network import NB201Network
-from bench.registry import make_benchmark
+from nasrepro.bench.nb201.live import CONFIGS, LiveConfig, NB201Live, make_nb201_live
+from nasrepro.bench.nb201.network import NB201Network
+from nasrepro.bench.registry import make_benchmark
 
 FAST = {"n_train": 64, "n_val": 32, "n_test": 32, "batch_size": 16, "epochs": 1}
 ARCH = (3, 2, 4, 1, 0, 3)
@@ -128,8 +127,7 @@ def test_same_seed_same_result_in_another_process(live):
 def test_weight_pool_option_inherits_blocks(tmp_path) -> None:
     """--bench-opt weight_pool=DIR: the second rollout of the same cell inherits its blocks."""
     import numpy as np
-
-    from bench.nb201.live import make_nb201_live
+    from nasrepro.bench.nb201.live import make_nb201_live
 
     bench = make_nb201_live("mnist", "tiny", weight_pool=str(tmp_path / "pool"), C=4, N=1, epochs=1,
                             n_train=32, n_val=16, n_test=16, batch_size=16)

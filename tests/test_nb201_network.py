@@ -3,8 +3,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-
-from bench.nb201.network import (
+from nasrepro.bench.nb201.network import (
     EDGES,
     OPS,
     NB201Network,
@@ -17,7 +16,7 @@ from bench.nb201.network import (
     flops_m,
     prunable_copy,
 )
-from bench.nb201.space import from_str, to_str
+from nasrepro.bench.nb201.space import from_str, to_str
 
 
 def _n_params(net: torch.nn.Module) -> int:

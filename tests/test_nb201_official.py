@@ -15,10 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import nb201_fixtures as fx  # noqa: E402
-
-from bench.nb201 import official  # noqa: E402
-from bench.nb201.tables import load_compact, load_table  # noqa: E402
-from reproduce.cli import main  # noqa: E402
+from nasrepro.bench.nb201 import official  # noqa: E402
+from nasrepro.bench.nb201.tables import load_compact, load_table  # noqa: E402
+from nasrepro.reproduce.cli import main  # noqa: E402
 
 INDICES = (0, 1, 5, 123, 7777, 15624)
 RTOL = 2e-6  # the compact table stores float32
@@ -28,13 +27,13 @@ RTOL = 2e-6  # the compact table stores float32
 def synthetic_files_allowed() -> object:
     """The fixture files carry the official names but are synthetic, a few cells each: skip the
     checksums their names promise and accept partial tables (tests/test_data_validation.py checks both)."""
-    import bench.checksums
-    import bench.nb201.tables
+    import nasrepro.bench.checksums
+    import nasrepro.bench.nb201.tables
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(bench.checksums, "KNOWN", {k: v for k, v in bench.checksums.KNOWN.items()
+        mp.setattr(nasrepro.bench.checksums, "KNOWN", {k: v for k, v in nasrepro.bench.checksums.KNOWN.items()
                                                if not k.startswith("NAS-Bench-201")})
-        mp.setattr(bench.nb201.tables, "ALLOW_PARTIAL", True)
+        mp.setattr(nasrepro.bench.nb201.tables, "ALLOW_PARTIAL", True)
         yield
 
 
@@ -166,7 +165,7 @@ def test_fast_unpickler_reads_what_torch_load_reads(files: dict[str, Path]) -> N
 
 
 def test_load_table_and_make_nb201_accept_official_paths(files: dict[str, Path]) -> None:
-    from bench.nb201.benchmark import make_nb201
+    from nasrepro.bench.nb201.benchmark import make_nb201
 
     for name in ("v1_1", "nats-simple", "nats-full"):
         bench = make_nb201(dataset="cifar100", table=files[name])

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bench.nb201 import space as S
-from bench.nb201.space import EDGES, OPS, NB201Space
+from nasrepro.bench.nb201 import space as S
+from nasrepro.bench.nb201.space import EDGES, OPS, NB201Space
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nasrepro.bench.nb201 import space as S
+from nasrepro.bench.nb201 import tables as T
+from nasrepro.bench.nb201.tables import METRICS, NB201Table
 from scipy.stats import spearmanr
-
-from bench.nb201 import space as S
-from bench.nb201 import tables as T
-from bench.nb201.tables import METRICS, NB201Table
 
 
 def synthetic(n: int | None = None, seeds: bool = True) -> NB201Table:
@@ -222,7 +221,7 @@ def test_embedded_cache(embedded: NB201Table, monkeypatch: pytest.MonkeyPatch, t
 
 
 def test_embedded_by_name_ignores_shared_data(monkeypatch) -> None:
-    from bench.nb201.tables import load_table
+    from nasrepro.bench.nb201.tables import load_table
 
     monkeypatch.setenv("NASREPRO_DATA", "/nonexistent-folder-for-this-test")
     table = load_table("embedded")

@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from bench.paths import check_out_dir
+from nasrepro.bench.paths import check_out_dir
 
 
 def test_check_out_dir_accepts_new_and_existing_folders(tmp_path: Path) -> None:
@@ -52,7 +51,7 @@ def test_check_out_dir_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_every_out_is_checked_before_work(
     argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     monkeypatch.setenv("NASREPRO_CACHE", str(tmp_path / "cache"))
     a_file = tmp_path / "taken"
@@ -72,13 +71,13 @@ def test_every_out_is_checked_before_work(
 def test_write_errors_are_one_line(
     code: int, text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bench.io
-    from reproduce.cli import main
+    import nasrepro.bench.io
+    from nasrepro.reproduce.cli import main
 
     def full_disk(fd: int, *args: object, **kw: object) -> object:  # a write() that fails as a full disk does
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(bench.io.os, "fdopen", full_disk)
+    monkeypatch.setattr(nasrepro.bench.io.os, "fdopen", full_disk)
     out = tmp_path / "out"
     rc = main(["run", "--bench", "toy", "--method", "random", "--seeds", "0", "--budget", "3evals",
                "--out", str(out)])

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from bench.core import Arch, Benchmark, Observation
-from bench.runner import run_search
-from bench.supernet.space import SupernetSpace
-from methods.base import make_method
-from methods.pcf_es import majority, passes
+from nasrepro.bench.core import Arch, Benchmark, Observation
+from nasrepro.bench.runner import run_search
+from nasrepro.bench.supernet.space import SupernetSpace
+from nasrepro.methods.base import make_method
+from nasrepro.methods.pcf_es import majority, passes
 
 
 class TargetBenchmark(Benchmark):

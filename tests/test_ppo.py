@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
-
-from bench.core import Observation
-from bench.runner import run_search
-from bench.toy import ToySpace, make_toy
-from methods.base import make_method
-from methods.ppo import PPO
-from methods.testing import check_method
+from nasrepro.bench.core import Observation
+from nasrepro.bench.runner import run_search
+from nasrepro.bench.toy import ToySpace, make_toy
+from nasrepro.methods.base import make_method
+from nasrepro.methods.ppo import PPO
+from nasrepro.methods.testing import check_method
 
 
 def test_conformance() -> None:
@@ -63,7 +62,7 @@ def test_bad_params(bad: dict) -> None:
 
 def test_runs_on_spos_small_space() -> None:
     pytest.importorskip("torch")
-    from bench.supernet.space import mnist_small_space
+    from nasrepro.bench.supernet.space import mnist_small_space
 
     space = mnist_small_space()
     m = PPO(space, np.random.default_rng(0), batch_size=5)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from bench.supernet.benchmark import make_supernet
-from bench.supernet.evaluator import SubnetEvaluator
-from bench.supernet.model import ShuffleNetV2OneShot
-from bench.supernet.prefix_cache import PrefixCache, parse_cache_mb
+from nasrepro.bench.supernet.benchmark import make_supernet
+from nasrepro.bench.supernet.evaluator import SubnetEvaluator
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.bench.supernet.prefix_cache import PrefixCache, parse_cache_mb
 
 ARCH = (0, 1, 2, 3, 0, 1, 2, 0, 1, 0)
 OTHER = (0, 1, 2, 3, 1, 0, 0, 1, 0, 0)  # same 4-block prefix

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from nasrepro.bench.proxies import available_proxies, get_proxy, register_proxy, resolve_proxies
+from nasrepro.bench.proxies.jacobian import jacob_cov_score
 from torch import nn
-
-from bench.proxies import available_proxies, get_proxy, register_proxy, resolve_proxies
-from bench.proxies.jacobian import jacob_cov_score
 
 ALL = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov", "naswot", "params", "flops")
 

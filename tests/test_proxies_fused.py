@@ -6,9 +6,8 @@ import math
 
 import pytest
 import torch
+from nasrepro.bench.proxies import arch_seed, available_proxies, score_all, score_each, seeded_net
 from torch import nn
-
-from bench.proxies import arch_seed, available_proxies, score_all, score_each, seeded_net
 
 
 def conv_net() -> nn.Module:
@@ -44,7 +43,7 @@ def test_fused_equals_one_at_a_time_small_net() -> None:
 
 
 def test_fused_equals_one_at_a_time_nb201_cell() -> None:
-    from bench.nb201.network import build_nb201_net
+    from nasrepro.bench.nb201.network import build_nb201_net
 
     arch = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
     net = seeded_net(lambda: build_nb201_net(arch, num_classes=4, C=4, N=1), 3)

@@ -8,19 +8,18 @@ import math
 import numpy as np
 import pytest
 import torch
+from nasrepro.bench.proxies import get_proxy, resolve_proxies, score_all, seeded_net
+from nasrepro.bench.proxies.aznas import expressivity_of, trainability_term
+from nasrepro.bench.proxies.correlation import aggregate_ci, correlation_table, rank_aggregate
+from nasrepro.bench.proxies.reference_net import reference_style
 from torch import nn
-
-from bench.proxies import get_proxy, resolve_proxies, score_all, seeded_net
-from bench.proxies.aznas import expressivity_of, trainability_term
-from bench.proxies.correlation import aggregate_ci, correlation_table, rank_aggregate
-from bench.proxies.reference_net import reference_style
 
 NEW = ("zico", "meco", "zen", "az_expressivity", "az_progressivity", "az_trainability")
 ARCH = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
 
 
 def nb201_small(seed: int = 3) -> nn.Module:
-    from bench.nb201.network import build_nb201_net
+    from nasrepro.bench.nb201.network import build_nb201_net
 
     return seeded_net(lambda: build_nb201_net(ARCH, num_classes=4, C=4, N=1), seed)
 
@@ -206,7 +205,7 @@ def test_groups_and_aliases() -> None:
     "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|",
 ])
 def test_conv_bias_of_the_reference_network_changes_fisher_only(arch: str) -> None:
-    from bench.nb201.network import build_nb201_net
+    from nasrepro.bench.nb201.network import build_nb201_net
 
     ours = seeded_net(lambda: build_nb201_net(arch, num_classes=4, C=4, N=1), 0)
     x, y = images(8)
@@ -222,7 +221,7 @@ def test_conv_bias_of_the_reference_network_changes_fisher_only(arch: str) -> No
 
 
 def test_vote_option_parses_subsets_and_rejects_bad_ones() -> None:
-    from reproduce.cmd_correlate import parse_votes
+    from nasrepro.reproduce.cmd_correlate import parse_votes
 
     assert parse_votes(["synflow,zico,meco", "az_nas"]) == [
         ("synflow", "zico", "meco"), ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")]

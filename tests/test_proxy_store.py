@@ -7,8 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-
-from bench.proxies.store import ScoreStore, plan_stores, read_score_dir, read_scores
+from nasrepro.bench.proxies.store import ScoreStore, plan_stores, read_score_dir, read_scores
 
 SETTINGS = {"bench": "nb201", "dataset": "cifar10", "images": "test", "batch": 4, "seed": 0, "proxies": ["snip", "synflow"]}
 

@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from bench.runner import RunSpec, run_grid
+from nasrepro.bench.runner import RunSpec, run_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("rea", "random", "reinforce")
@@ -82,7 +81,7 @@ def _assert_same_grid(out: Path, reference: tuple[Path, str]) -> None:
 
 def _task_workers() -> list[int]:
     """Pids of Ray workers running one of our tasks now (process title ``ray::nasrepro-task``)."""
-    from bench.ray_executor import TASK_NAME
+    from nasrepro.bench.ray_executor import TASK_NAME
 
     pids = []
     for d in Path("/proc").iterdir():
@@ -104,7 +103,7 @@ def test_ray_grid_is_byte_identical_to_the_local_pool(local_grid, ray_address, t
 
 def test_worker_killed_mid_grid_is_retried_nothing_lost_or_duplicated(local_grid, ray_address, tmp_path,
                                                                       monkeypatch):
-    from bench import runner
+    from nasrepro.bench import runner
 
     out = tmp_path / "ray"
     writes: list[Path] = []
@@ -144,7 +143,7 @@ def test_worker_killed_mid_grid_is_retried_nothing_lost_or_duplicated(local_grid
 
 def _cli(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "reproduce.cli", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "nasrepro.reproduce.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -168,8 +167,8 @@ def test_driver_killed_mid_grid_resumes_to_the_uninterrupted_files(local_grid, r
 
 
 def test_proxy_scoring_through_ray_fills_the_local_store(ray_address, tmp_path):
-    from bench.proxies.store import read_scores
-    from reproduce.cmd_correlate import parse_archs, score_archs
+    from nasrepro.bench.proxies.store import read_scores
+    from nasrepro.reproduce.cmd_correlate import parse_archs, score_archs
 
     cells = parse_archs("8", 0)
     kw = {"batch": 8, "progress": False}
@@ -189,14 +188,14 @@ def test_proxy_scoring_through_ray_fills_the_local_store(ray_address, tmp_path):
 
 
 def test_an_error_in_a_task_arrives_as_itself(ray_address):
-    from bench.ray_executor import RayExecutor
+    from nasrepro.bench.ray_executor import RayExecutor
 
     with RayExecutor(workers=2) as ex, pytest.raises(ValueError, match="invalid literal"):
         list(ex.imap_unordered(int, ["1", "x"]))
 
 
 def test_gpu_hint_only_for_training_benchmarks_on_a_gpu_cluster():
-    from bench.ray_executor import task_resources
+    from nasrepro.bench.ray_executor import task_resources
 
     live, table = RunSpec("nb201-live", "rea", 0, "5evals"), RunSpec("nb201", "rea", 0, "5evals")
     assert task_resources(live, gpus=True) == {"num_cpus": 1, "num_gpus": 1}
@@ -207,7 +206,7 @@ def test_gpu_hint_only_for_training_benchmarks_on_a_gpu_cluster():
 
 
 def test_without_ray_the_error_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
     rc = main(["run", "--bench", "nb201", "--bench-opt", "table=embedded", "--method", "random", "--budget",
@@ -224,7 +223,7 @@ def test_speed_executors_on_tiny_settings(tmp_path):
 
     pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'; CI installs it)")
 
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     argv = ["speed", "executors", "--runs", "3", "--budget", "10evals", "--cells", "2", "--noop-tasks", "5",
             "--out", str(tmp_path)]
@@ -245,7 +244,7 @@ def test_an_address_where_no_cluster_answers_is_one_line(tmp_path, capsys):
     pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'; CI installs it)")
     import socket
 
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

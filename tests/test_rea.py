@@ -6,11 +6,10 @@ from collections import deque
 
 import numpy as np
 import pytest
-
-from bench.core import Observation
-from methods.random_search import RandomSearch
-from methods.rea import AgingEvolution
-from methods.testing import SyntheticBenchmark, SyntheticSpace, drive
+from nasrepro.bench.core import Observation
+from nasrepro.methods.random_search import RandomSearch
+from nasrepro.methods.rea import AgingEvolution
+from nasrepro.methods.testing import SyntheticBenchmark, SyntheticSpace, drive
 
 
 def reference_rea(space, rng, value, n_evals, P=10, S=3):  # noqa: ANN001, ANN201

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from bench.core import Observation
-from methods.reinforce import Reinforce
-from methods.testing import ConstrainedSpace, SyntheticBenchmark, SyntheticSpace, drive
+from nasrepro.bench.core import Observation
+from nasrepro.methods.reinforce import Reinforce
+from nasrepro.methods.testing import ConstrainedSpace, SyntheticBenchmark, SyntheticSpace, drive
 
 
 def test_update_matches_torch_reference() -> None:

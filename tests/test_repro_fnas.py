@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from reproduce import repro_fnas as rf
-from reproduce.cli import main
+from nasrepro.reproduce import repro_fnas as rf
+from nasrepro.reproduce.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CHOSEN = {"ppo": {"lr": 0.1}, "ppo+critic": {"uncertainty_k": 1.0}, "reinforce": {"learning_rate": 0.1}}
@@ -39,7 +38,7 @@ def test_grid_sources_and_tuned_settings(tmp_path: Path) -> None:
     assert params[("ppo", "cifar10")] == {"lr": 0.1}
     assert params[("fnas", "cifar100")]["uncertainty_k"] == 1.0 and params[("ppo+replay", "cifar10")] == {"lr": 0.1}
     # every transfer variant is a registered variant (or the base method) plus a per-run transfer_from
-    from methods.base import method_names
+    from nasrepro.methods.base import method_names
 
     assert all(s.method in method_names() for s in p1 + p2)
 
@@ -101,7 +100,7 @@ def test_small_tabular_ablation(nb201_csv: Path, tmp_path: Path) -> None:
 
 def _cli(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "reproduce.cli", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "nasrepro.reproduce.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -166,7 +165,7 @@ def test_live_kill_9_resumes_to_the_same_tables(tmp_path: Path) -> None:
     runs = pd.read_csv(full / "live" / "live_runs.csv")
     assert set(runs.arm) == {"ppo", "ppo+pool"} and len(runs) == 4
     assert (runs[runs.arm == "ppo+pool"].hit_ratio_after_first_batch == 1.0).all()
-    from bench.runner import load_run
+    from nasrepro.bench.runner import load_run
 
     steps = load_run(full / "runs" / "live" / "ppo+pool" / "seed0.jsonl")["steps"]
     assert [s["extra"]["init"]["pool_hit_ratio"] for s in steps] == [0.0, 0.0, 1.0, 1.0]
@@ -183,7 +182,7 @@ def test_demo(nb201_csv: Path, tmp_path: Path) -> None:
 
 def test_demo_runs_without_any_data_folder(tmp_path, monkeypatch):
     """`nasrepro demo` is the main job on the embedded default: the FNAS part needs no NASREPRO_DATA."""
-    from reproduce.repro_fnas import demo
+    from nasrepro.reproduce.repro_fnas import demo
 
     monkeypatch.delenv("NASREPRO_DATA", raising=False)
     text = demo(tmp_path)

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from bench.supernet.checkpoint import save_checkpoint
-from bench.supernet.model import ShuffleNetV2OneShot
-from reproduce.cli import main
+from nasrepro.bench.supernet.checkpoint import save_checkpoint
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.reproduce.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--random-init", "--population", "6", "--generations", "2", "--seeds", "0-1", "--cost", "flops",
@@ -60,7 +59,7 @@ def test_run_supernet_non_numeric_cache(tmp_path, capsys) -> None:
 def test_specs_carry_every_option_as_data() -> None:
     """Variants differ only in their spec: sampling and the cache are benchmark options, the stop rule
     and the share are method parameters; all variants of a seed get the same evaluation budget."""
-    from reproduce import repro_pcf_es as rp
+    from nasrepro.reproduce import repro_pcf_es as rp
 
     p = argparse.ArgumentParser()
     rp.add_arguments(p)
@@ -80,7 +79,7 @@ def test_specs_carry_every_option_as_data() -> None:
 def _cli(out: Path) -> subprocess.Popen:
     # one thread: a serial grid with torch's default threads on a busy machine is many times slower
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "reproduce.cli", "reproduce", "pcf-es", *TINY, "--out", str(out)],
+    return subprocess.Popen([sys.executable, "-m", "nasrepro.reproduce.cli", "reproduce", "pcf-es", *TINY, "--out", str(out)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
@@ -89,8 +88,7 @@ def test_kill_and_resume_gives_the_same_tables(tmp_path) -> None:
     """kill -9 after some runs exist, rerun: the trajectories are byte-identical to an uninterrupted run's,
     and so are table.csv's deterministic columns (the measured time columns legitimately differ)."""
     import pandas as pd
-
-    from reproduce.repro_pcf_es import MEASURED
+    from nasrepro.reproduce.repro_pcf_es import MEASURED
 
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     proc = _cli(whole)
@@ -126,8 +124,7 @@ def test_supernet_flops_cost_and_per_image_correctness() -> None:
     per-image test correctness that the paired intervals use, consistent with test_acc."""
     import numpy as np
     import torch
-
-    from bench.supernet.benchmark import make_supernet
+    from nasrepro.bench.supernet.benchmark import make_supernet
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(40, 1, 32, 32, generator=g), torch.randint(0, 10, (40,), generator=g)

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from bench.supernet.checkpoint import save_checkpoint
-from bench.supernet.model import ShuffleNetV2OneShot
-from reproduce.cli import main
-from reproduce.repro_spos_search import evolution_params
+from nasrepro.bench.supernet.checkpoint import save_checkpoint
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.reproduce.cli import main
+from nasrepro.reproduce.repro_spos_search import evolution_params
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from bench.runner import StaleRunError, load_run
-from reproduce.cli import main
-from reproduce.repro_zc_search import add_arguments, execute, plan, variants
+from nasrepro.bench.runner import StaleRunError, load_run
+from nasrepro.reproduce.cli import main
+from nasrepro.reproduce.repro_zc_search import add_arguments, execute, plan, variants
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--proxy", "params", "--baseline-proxy", "none", "--table", "embedded", "--datasets", "cifar10",
@@ -122,7 +121,7 @@ def test_another_proxy_or_scores_file_is_refused_as_stale(tmp_path: Path) -> Non
 
 def test_kill_9_and_resume_gives_the_same_tables(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NASREPRO_DATA"}
-    argv = [sys.executable, "-m", "reproduce.cli", "reproduce", "zc-search", *TINY]
+    argv = [sys.executable, "-m", "nasrepro.reproduce.cli", "reproduce", "zc-search", *TINY]
     argv[argv.index("--evals") + 1] = "60"  # long enough runs to be interrupted between them
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run([*argv, "--out", str(whole)], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -145,7 +144,7 @@ def test_kill_9_and_resume_gives_the_same_tables(tmp_path: Path) -> None:
 
 
 def test_demo_runs_on_the_embedded_table(tmp_path: Path) -> None:
-    from reproduce import repro_zc_search
+    from nasrepro.reproduce import repro_zc_search
 
     text = repro_zc_search.demo(tmp_path)
     assert text.startswith("# Zero-cost warmup") and "params" in text

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bench.runner import RunSpec, StaleRunError, load_run, run_grid, settings
-from methods.base import _REGISTRY, register, resolve_method, resolve_wrapper
-from methods.random_search import RandomSearch
+from nasrepro.bench.runner import RunSpec, StaleRunError, load_run, run_grid, settings
+from nasrepro.methods.base import _REGISTRY, register, resolve_method, resolve_wrapper
+from nasrepro.methods.random_search import RandomSearch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +86,7 @@ def test_wrapper_options_resolved_and_checked():
 
 
 def test_same_file_under_relative_and_absolute_path_is_the_same_run(tmp_path, monkeypatch):
-    from bench import runner
+    from nasrepro.bench import runner
 
     monkeypatch.setattr(runner, "_bench_sources", lambda spec: {})
     f = tmp_path / "table.csv"
@@ -119,7 +118,7 @@ def test_trajectories_byte_identical_across_worker_counts_and_processes(tmp_path
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "77"}
     cmd = ["run", "--bench", "nb201", "--method", "rea,random,reinforce", "--seeds", "0-2", "--budget", "60evals",
            "--workers", "2", "--out", str(tmp_path / "cli")]
-    subprocess.run([sys.executable, "-m", "reproduce.cli", *cmd], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "nasrepro.reproduce.cli", *cmd], env=env, check=True, capture_output=True)
     one = _bytes(tmp_path / "one")
     assert len(one) == 9
     assert one == _bytes(tmp_path / "two") == _bytes(tmp_path / "cli")
@@ -133,7 +132,7 @@ def _cli(out: Path, *extra: str) -> subprocess.Popen:
             "--workers", "2", "--out", str(out), *extra]
     # A terminal's foreground job gets SIGINT's default action; a test suite started in the background
     # inherits SIG_IGN (POSIX), which the child would keep: restore the default as a shell would.
-    return subprocess.Popen([sys.executable, "-m", "reproduce.cli", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "nasrepro.reproduce.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
@@ -200,7 +199,7 @@ def test_kill_9_of_the_driver_leaves_no_worker(tmp_path):
 
 
 def test_summary_keeps_runs_of_earlier_commands(tmp_path):
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     out = tmp_path / "out"
     base = ["run", "--bench", "toy", "--seeds", "0-1", "--budget", "5evals", "--workers", "1", "--out", str(out)]
@@ -215,8 +214,8 @@ def test_summary_keeps_runs_of_earlier_commands(tmp_path):
 
 def test_the_table_behind_nasrepro_data_is_part_of_a_runs_identity(tmp_path, monkeypatch):
     """A grid made on the shared CSV (through NASREPRO_DATA) does not 'resume' on the embedded table."""
-    from bench import runner
-    from bench.paths import data_dir
+    from nasrepro.bench import runner
+    from nasrepro.bench.paths import data_dir
 
     shared = data_dir()
     if shared is None or not (shared / "nb201" / "nb201_accuracy.csv").exists():

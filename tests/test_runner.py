@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bench.runner import Budget, RunSpec, load_run, run_grid, run_search, seed_streams
-from bench.toy import ToyBenchmark
+from nasrepro.bench.runner import Budget, RunSpec, load_run, run_grid, run_search, seed_streams
+from nasrepro.bench.toy import ToyBenchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +83,7 @@ def test_load_run_rejects_truncated(tmp_path):
 
 def _cli(*args, **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "reproduce.cli", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "nasrepro.reproduce.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -115,9 +114,9 @@ def test_killed_grid_resumes_to_uninterrupted_result(tmp_path):
 
 
 def test_resume_refuses_runs_made_on_another_file_at_the_same_path(tmp_path, monkeypatch):
-    from bench import runner
-    from bench.io import atomic_write_jsonl
-    from bench.runner import check_existing, settings
+    from nasrepro.bench import runner
+    from nasrepro.bench.io import atomic_write_jsonl
+    from nasrepro.bench.runner import check_existing, settings
 
     monkeypatch.setattr(runner, "_bench_sources", lambda spec: {})  # the fake checkpoint builds no supernet
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from bench.supernet.benchmark import make_supernet
-from bench.supernet.sampling import build_sample_set, check_sample_rate
+from nasrepro.bench.supernet.benchmark import make_supernet
+from nasrepro.bench.supernet.sampling import build_sample_set, check_sample_rate
 
 ARCHS = [(0, 1, 2, 3, 0, 1, 2, 0, 1, 0), (0, 1, 2, 3, 1, 0, 0, 1, 0, 0), (1, 0, 0, 1, 0, 0, 1, 0, 0, 0),
          (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)]

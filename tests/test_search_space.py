@@ -6,8 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-
-from methods.testing import ConstrainedSpace, SyntheticSpace
+from nasrepro.methods.testing import ConstrainedSpace, SyntheticSpace
 
 
 def test_enumerate_is_ordered_valid_and_bounded() -> None:
@@ -48,7 +47,7 @@ def test_has_valid_completion_generic() -> None:
 
 def test_supernet_space_answers_from_its_flops_table() -> None:
     pytest.importorskip("torch")
-    from bench.supernet.space import SupernetSpace
+    from nasrepro.bench.supernet.space import SupernetSpace
 
     space = SupernetSpace("mnist-small")
     table = space.table

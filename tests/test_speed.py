@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from reproduce.cli import main, speeds
+from nasrepro.reproduce.cli import main, speeds
 
 
 def _check_outputs(out: Path, stem: str) -> list[dict[str, str]]:

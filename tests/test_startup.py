@@ -31,7 +31,7 @@ def _run_without_torch(tmp_path: Path, *argv: str) -> tuple[subprocess.Completed
     marker.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "NASREPRO_DATA"}  # the embedded table: no data needed
     env.update(PYTHONPATH=str(fake), NASREPRO_TORCH_MARKER=str(marker), OMP_NUM_THREADS="1")
-    with subprocess.Popen([sys.executable, "-m", "reproduce.cli", *argv], cwd=ROOT, env=env, text=True,
+    with subprocess.Popen([sys.executable, "-m", "nasrepro.reproduce.cli", *argv], cwd=ROOT, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE) as popen:
         out, err = popen.communicate(timeout=300)
     proc = subprocess.CompletedProcess(popen.args, popen.returncode, out, err)

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from bench.supernet.checkpoint import (
+from nasrepro.bench.supernet.checkpoint import (
     load_checkpoint,
     load_official_checkpoint,
     save_checkpoint,
     save_official_checkpoint,
 )
-from bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
 
 
 def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -81,7 +80,7 @@ def _iters(path: Path) -> int:
 def test_train_refuses_a_finished_checkpoint_unless_forced(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     out = tmp_path / "sn"
     assert main(_train_argv(out, 2)) == 0
@@ -100,8 +99,8 @@ def test_train_refuses_a_finished_checkpoint_unless_forced(
 def test_train_refuses_an_unfinished_checkpoint_and_resume_continues_it(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from bench.supernet.data import load_data
-    from bench.supernet.train import default_settings, train_supernet
+    from nasrepro.bench.supernet.data import load_data
+    from nasrepro.bench.supernet.train import default_settings, train_supernet
 
     s = replace(default_settings("mnist-small", steps=3, batch_size=32), checkpoint_every=1)
     data = load_data("mnist-small")
@@ -114,9 +113,9 @@ def test_train_refuses_an_unfinished_checkpoint_and_resume_continues_it(tmp_path
 def test_train_refuses_the_default_cache_that_reproductions_reuse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import bench.supernet.train as train_mod
-    from reproduce.cli import main
-    from reproduce.cmd_supernet import default_out, ensure_supernet
+    import nasrepro.bench.supernet.train as train_mod
+    from nasrepro.reproduce.cli import main
+    from nasrepro.reproduce.cmd_supernet import default_out, ensure_supernet
 
     monkeypatch.setenv("NASREPRO_CACHE", str(tmp_path))
     small = train_mod.TrainSettings(steps=2, batch_size=16, lr=0.1, checkpoint_every=1, log_every=1)
@@ -135,7 +134,7 @@ def test_train_refuses_the_default_cache_that_reproductions_reuse(
 
 
 def test_train_out_checked_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")

@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-from bench.supernet.data import (
+from nasrepro.bench.supernet.data import (
     ArrayImages,
     StepBatchSampler,
     ToBGRTensor,
@@ -21,6 +19,7 @@ from bench.supernet.data import (
     opencv_short_side_size,
     train_loader,
 )
+from PIL import Image
 
 
 @pytest.fixture(scope="module")

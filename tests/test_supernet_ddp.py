@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-from bench.supernet import ddp
-from bench.supernet.checkpoint import load_checkpoint
-from bench.supernet.train import train_supernet
+from nasrepro.bench.supernet import ddp
+from nasrepro.bench.supernet.checkpoint import load_checkpoint
+from nasrepro.bench.supernet.train import train_supernet
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_supernet_train import TINY, settings, tiny_data  # noqa: E402
@@ -85,7 +84,7 @@ def test_torchrun_cli_two_processes(tmp_path: Path) -> None:
         "--nproc-per-node",
         "2",
         "-m",
-        "reproduce.cli",
+        "nasrepro.reproduce.cli",
         "supernet",
         "train",
         "--config",

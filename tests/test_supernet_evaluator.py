@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from bench.registry import make_benchmark
-from bench.supernet.benchmark import make_supernet
-from bench.supernet.evaluator import DictPrefixCache, SubnetEvaluator
-from bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.bench.registry import make_benchmark
+from nasrepro.bench.supernet.benchmark import make_supernet
+from nasrepro.bench.supernet.evaluator import DictPrefixCache, SubnetEvaluator
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
 
 ARCH = (0, 1, 2, 3, 0, 1, 2, 0, 1, 0)  # 1.10M MACs, under mnist-small's 1.13M limit
 
@@ -120,7 +119,7 @@ def test_default_data_mnist_small_runs_end_to_end() -> None:
 
 
 def test_throughput_measure_reports_images_per_second() -> None:
-    from reproduce.speed_supernet_eval import measure
+    from nasrepro.reproduce.speed_supernet_eval import measure
 
     row = measure("mnist-small", {"recal": _data(16, 1), "val": _data(16, 2)}, 2, 8, 8, "cpu")
     assert row["recal_images"] == 16 and row["val_images"] == 16 and row["images_per_s"] > 0

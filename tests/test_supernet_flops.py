@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from nasrepro.bench.supernet.flops import flops_table, measure_subnet_flops
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.bench.supernet.space import SupernetSpace
 from torch.utils.flop_counter import FlopCounterMode
-
-from bench.supernet.flops import flops_table, measure_subnet_flops
-from bench.supernet.model import ShuffleNetV2OneShot
-from bench.supernet.space import SupernetSpace
 
 BEST = (2, 1, 0, 1, 2, 0, 2, 0, 2, 0, 2, 3, 0, 0, 0, 0, 3, 2, 3, 3)
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from bench.supernet.configs import CONFIGS, get_config
-from bench.supernet.model import ShuffleNetV2OneShot, block_specs, channel_shuffle
+from nasrepro.bench.supernet.configs import CONFIGS, get_config
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot, block_specs, channel_shuffle
 
 ARCH10 = (0, 1, 2, 3, 3, 2, 1, 0, 1, 3)
 

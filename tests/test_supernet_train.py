@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from bench.supernet.configs import SupernetConfig, get_config
-from bench.supernet.data import ArrayImages, SupernetData
-from bench.supernet.model import ShuffleNetV2OneShot
-from bench.supernet.train import (
+from nasrepro.bench.supernet.configs import SupernetConfig, get_config
+from nasrepro.bench.supernet.data import ArrayImages, SupernetData
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.bench.supernet.train import (
     PathSampler,
     TrainSettings,
     flops_bins_m,
@@ -171,7 +170,7 @@ def test_bad_settings() -> None:
 
 
 def test_cli_supernet_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from reproduce.cli import main
+    from nasrepro.reproduce.cli import main
 
     out = tmp_path / "mn"
     rc = main(
@@ -194,7 +193,7 @@ def test_cli_supernet_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     text = capsys.readouterr().out
     assert "trained mnist-small supernet" in text and "search-val top-1" in text
     assert (out / "checkpoint.pt").exists() and (out / "train_log.csv").exists()
-    from bench.supernet.checkpoint import load_checkpoint
+    from nasrepro.bench.supernet.checkpoint import load_checkpoint
 
     model, meta = load_checkpoint(out / "checkpoint.pt")
     assert model.config.name == "mnist-small" and meta["iters"] == 3
@@ -224,9 +223,9 @@ def test_cli_supernet_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_ensure_supernet_reuses_only_a_cache_of_the_current_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bench.supernet.train as train_mod
-    from bench.supernet.train import checkpoint_progress
-    from reproduce.cmd_supernet import ensure_supernet
+    import nasrepro.bench.supernet.train as train_mod
+    from nasrepro.bench.supernet.train import checkpoint_progress
+    from nasrepro.reproduce.cmd_supernet import ensure_supernet
 
     monkeypatch.setenv("NASREPRO_CACHE", str(tmp_path))
     small = TrainSettings(steps=2, batch_size=16, lr=0.1, checkpoint_every=1, log_every=1)

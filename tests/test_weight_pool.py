@@ -2,9 +2,8 @@ import warnings
 
 import pytest
 import torch
-
-from bench.nb201.network import build_nb201_net
-from bench.nb201.weight_pool import PoolWarning, WeightPool, _key_file, pool_hooks
+from nasrepro.bench.nb201.network import build_nb201_net
+from nasrepro.bench.nb201.weight_pool import PoolWarning, WeightPool, _key_file, pool_hooks
 
 A = (3, 1, 2, 3, 4, 1)  # conv3x3, skip, conv1x1, conv3x3, pool, skip
 B = (3, 1, 2, 2, 4, 1)  # differs on edge 3<-0 only
@@ -87,7 +86,7 @@ def test_hit_ratio_is_100_percent_once_any_block_exists(tmp_path) -> None:
 
 
 def test_frozen_pool_is_read_only_and_fresh_pool_resets(tmp_path) -> None:
-    from bench.nb201.weight_pool import export_pool
+    from nasrepro.bench.nb201.weight_pool import export_pool
 
     live = WeightPool(tmp_path / "live", max_mb=50, mode="fresh")
     live.write_back(net(A, 1), A)

@@ -7,14 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from bench.core import Observation
-from bench.runner import run_search
-from methods.base import make_method
-from methods.random_search import RandomSearch
-from methods.rea import AgingEvolution
-from methods.testing import CHECKS, Case, SyntheticBenchmark, SyntheticSpace, drive, make_synthetic
-from methods.zero_cost import TableScorer, ZeroCostMove, ZeroCostWarmup, move, warmup
+from nasrepro.bench.core import Observation
+from nasrepro.bench.runner import run_search
+from nasrepro.methods.base import make_method
+from nasrepro.methods.random_search import RandomSearch
+from nasrepro.methods.rea import AgingEvolution
+from nasrepro.methods.testing import CHECKS, Case, SyntheticBenchmark, SyntheticSpace, drive, make_synthetic
+from nasrepro.methods.zero_cost import TableScorer, ZeroCostMove, ZeroCostWarmup, move, warmup
 
 SPACE = SyntheticSpace()
 BENCH = SyntheticBenchmark(SPACE)
@@ -103,7 +102,7 @@ def test_wrapped_methods_pass_conformance(name: str, kind: str) -> None:
 
 
 def test_fallback_hooks_for_a_method_without_them() -> None:
-    from methods.base import Method
+    from nasrepro.methods.base import Method
 
     class Plain(Method):
         def _ask(self):  # noqa: ANN202
@@ -135,7 +134,7 @@ def test_runner_logs_proxy_cost_apart_from_training_cost() -> None:
 
 
 def test_table_scorer_from_csv(tmp_path) -> None:  # noqa: ANN001
-    from bench.nb201.space import NB201Space, index_to_arch
+    from nasrepro.bench.nb201.space import NB201Space, index_to_arch
 
     space = NB201Space()
     df = pd.DataFrame({"index": [0, 1, 2], "synflow": [3.0, 1.0, 2.0], "seconds": [0.1, 0.2, 0.3]})

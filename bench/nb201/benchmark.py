@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.core import Arch, Benchmark, Observation
-from bench.nb201 import space as nb201
-from bench.nb201.costs import FlopsCostModel
-from bench.nb201.space import NB201Space
-from bench.nb201.tables import (
+from nasrepro.bench.core import Arch, Benchmark, Observation
+from nasrepro.bench.nb201 import space as nb201
+from nasrepro.bench.nb201.costs import FlopsCostModel
+from nasrepro.bench.nb201.space import NB201Space
+from nasrepro.bench.nb201.tables import (
     DATASETS,
     NB201Table,
     default_table_path,
@@ -55,7 +54,7 @@ class NB201Tabular(Benchmark):
         self._latency_ms: list[float] | None = None
         self._latency_note: dict[str, str] = {}
         if latency is not None:
-            from bench.nb201.latency import LatencySpace
+            from nasrepro.bench.nb201.latency import LatencySpace
 
             lat_table, device, limit = latency
             column = lat_table.column(device)
@@ -290,7 +289,7 @@ class NB201Tabular(Benchmark):
         """``{"table": fingerprint}`` of the table file (embedded default: of its data), and the latency table."""
         out = dict(self.table.sources())
         if self._latency_ms is not None:
-            from bench.io import file_fingerprint
+            from nasrepro.bench.io import file_fingerprint
 
             out["latency"] = file_fingerprint(self._latency_file)
         return out
@@ -350,7 +349,7 @@ def make_nb201(
     if latency_limit_ms is not None and latency_device is None:
         raise ValueError("latency_limit_ms needs latency_device (e.g. --bench-opt latency_device=pixel3)")
     if latency_device is not None:
-        from bench.nb201.latency import load_latency
+        from nasrepro.bench.nb201.latency import load_latency
 
         limit = None
         if latency_limit_ms is not None:

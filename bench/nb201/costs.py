@@ -47,9 +47,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-
-from bench.core import Arch
-from bench.nb201 import space as nb201
+from nasrepro.bench.core import Arch
+from nasrepro.bench.nb201 import space as nb201
 
 N_TRAIN = {"cifar10": 25_000, "cifar100": 50_000, "imagenet16-120": 151_700}
 N_VALID = {"cifar10": 25_000, "cifar100": 5_000, "imagenet16-120": 3_000}

@@ -18,10 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from bench.core import Arch
-from bench.nb201 import space as nb201
-from bench.nb201.space import NB201Space
+from nasrepro.bench.core import Arch
+from nasrepro.bench.nb201 import space as nb201
+from nasrepro.bench.nb201.space import NB201Space
 
 ALIASES = {"edge": "eyeriss", "phone": "pixel3", "pi": "raspi4", "raspberry-pi": "raspi4"}
 LATENCY_FILE = ("nb201", "nb201_latency_ms.csv")
@@ -47,7 +46,7 @@ class LatencyTable:
 
 
 def default_latency_path() -> Path:
-    from bench.paths import data_file
+    from nasrepro.bench.paths import data_file
 
     return data_file(*LATENCY_FILE)
 
@@ -55,8 +54,7 @@ def default_latency_path() -> Path:
 @lru_cache(maxsize=2)
 def _load(path: str, mtime_ns: int) -> LatencyTable:  # noqa: ARG001 - the mtime keys the cache
     import pandas as pd
-
-    from bench.checksums import verify_known
+    from nasrepro.bench.checksums import verify_known
 
     verify_known(path)
     try:

@@ -31,13 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from nasrepro.bench.core import Arch, Benchmark, Observation
+from nasrepro.bench.data import DataSource, mnist5k, shared_source, split, torchvision_cifar
+from nasrepro.bench.nb201.network import NB201Network, build_nb201_net, count_params
+from nasrepro.bench.nb201.space import NB201Space
+from nasrepro.bench.paths import data_dir
 from torch import nn
-
-from bench.core import Arch, Benchmark, Observation
-from bench.data import DataSource, mnist5k, shared_source, split, torchvision_cifar
-from bench.nb201.network import NB201Network, build_nb201_net, count_params
-from bench.nb201.space import NB201Space
-from bench.paths import data_dir
 
 Initializer = Callable[[NB201Network, Arch], "dict[str, Any] | None"]
 AfterTrain = Callable[[NB201Network, Arch], None]
@@ -365,7 +364,7 @@ def make_nb201_live(dataset: str = "mnist", config: str = "tiny", weight_pool: s
     oversubscribe the cores."""
     opts.setdefault("threads", 1)
     if weight_pool is not None:
-        from bench.nb201.weight_pool import pool_hooks
+        from nasrepro.bench.nb201.weight_pool import pool_hooks
 
         opts.update(pool_hooks(weight_pool, pool_max_mb, pool_rule, pool_match, pool_mode))
     return NB201Live(dataset=dataset or "mnist", config=config or "tiny", **opts)

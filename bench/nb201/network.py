@@ -29,11 +29,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from nasrepro.bench.nb201.space import EDGES as _SPACE_EDGES
+from nasrepro.bench.nb201.space import OPS
+from nasrepro.bench.nb201.space import from_str as _from_str
 from torch import nn
-
-from bench.nb201.space import EDGES as _SPACE_EDGES
-from bench.nb201.space import OPS
-from bench.nb201.space import from_str as _from_str
 
 # The space is the single source of op and edge order; edges are addressed by "j<-i" here.
 EDGES: tuple[str, ...] = tuple(f"{j}<-{i}" for j, i in _SPACE_EDGES)

@@ -51,8 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.nb201 import space as nb201
+from nasrepro.bench.nb201 import space as nb201
 
 OFFICIAL_DATASETS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
 HPS = ("12", "200")
@@ -292,7 +291,7 @@ def _index_map(meta_archs: list[str]) -> np.ndarray:
 
 def _verify(path: Path) -> None:
     """An official file under its official name must carry the checksum its name promises."""
-    from bench.checksums import verify_known
+    from nasrepro.bench.checksums import verify_known
 
     verify_known(path)
 
@@ -592,7 +591,7 @@ def to_table(arr: OfficialArrays, datasets: list[str] | tuple[str, ...] | None =
     ``datasets``: user-facing names (cifar10, cifar100, imagenet16-120); default: every data
     set whose 200-epoch test accuracy the file has.
     """
-    from bench.nb201.tables import NB201Table, normalize_dataset
+    from nasrepro.bench.nb201.tables import NB201Table, normalize_dataset
 
     by_norm = {normalize_dataset(d): d for d in PROTOCOL}
     if datasets is None:
@@ -640,8 +639,8 @@ def load_official_table(
     Checked like every table (``tables.validate_table``): all 15,625 cells unless ``allow_partial``
     (synthetic test files), accuracies in [0, 100], costs >= 0, no missing 200-epoch test accuracy.
     """
-    from bench.io import file_fingerprint
-    from bench.nb201.tables import validate_table
+    from nasrepro.bench.io import file_fingerprint
+    from nasrepro.bench.nb201.tables import validate_table
 
     path = Path(path)
     table = to_table(read(path, via_api=via_api, progress=progress), datasets)

@@ -23,7 +23,7 @@ import itertools
 import random
 from functools import lru_cache
 
-from bench.core import Arch, SearchSpace
+from nasrepro.bench.core import Arch, SearchSpace
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))

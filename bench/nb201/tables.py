@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.core import Arch
-from bench.io import atomic_write_bytes, file_fingerprint
-from bench.nb201 import space as nb201
-from bench.paths import cache_dir, nb201_csv
+from nasrepro.bench.core import Arch
+from nasrepro.bench.io import atomic_write_bytes, file_fingerprint
+from nasrepro.bench.nb201 import space as nb201
+from nasrepro.bench.paths import cache_dir, nb201_csv
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 METRICS: tuple[str, ...] = (
@@ -479,7 +478,7 @@ def load_csv(path: Path | str) -> NB201Table:
     The shared file itself is checked against its recorded SHA-256 (``bench.checksums``); any CSV's
     values are range-checked (accuracies in [0, 100], no missing value, every cell once).
     """
-    from bench.checksums import verify_known
+    from nasrepro.bench.checksums import verify_known
 
     path = _require_file(path, "NB201 CSV")
     verify_known(path)
@@ -712,7 +711,7 @@ def load_table(path: Path | str | None = None, allow_partial: bool | None = None
 
 def _load_official(path: Path, allow_partial: bool | None = None) -> NB201Table:
     try:
-        from bench.nb201 import official
+        from nasrepro.bench.nb201 import official
     except ImportError as exc:  # pragma: no cover - depends on the other backend being present
         raise ValueError(
             f"{path}: the official-file backend is unavailable ({exc}); "

@@ -61,9 +61,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from bench.core import Arch
-from bench.io import atomic_write_bytes, atomic_write_text
+from nasrepro.bench.core import Arch
+from nasrepro.bench.io import atomic_write_bytes, atomic_write_text
 
 FORMAT = "nasrepro-weight-pool/1"
 RULES = ("latest", "average")

@@ -5,8 +5,8 @@ Every proxy is a function ``(net, inputs, targets) -> float`` in one registry
 several with shared passes; :mod:`bench.proxies.store` keeps per-architecture scores on disk.
 """
 
-from bench.proxies.fused import arch_seed, score_all, score_each, seeded_net
-from bench.proxies.registry import (
+from nasrepro.bench.proxies.fused import arch_seed, score_all, score_each, seeded_net
+from nasrepro.bench.proxies.registry import (
     PAPER_PROXIES,
     VOTE_PROXIES,
     available_proxies,

@@ -15,11 +15,10 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from nasrepro.bench.proxies._common import check_batch
+from nasrepro.bench.proxies.registry import register_proxy
+from nasrepro.bench.proxies.zen import reinit_copy
 from torch import nn
-
-from bench.proxies._common import check_batch
-from bench.proxies.registry import register_proxy
-from bench.proxies.zen import reinit_copy
 
 PARTS = ("az_expressivity", "az_progressivity", "az_trainability")
 

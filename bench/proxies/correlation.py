@@ -8,10 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from nasrepro.bench.metrics import kendall, spearman, top_k_precision
+from nasrepro.bench.proxies.registry import canonical
 from scipy import stats
-
-from bench.metrics import kendall, spearman, top_k_precision
-from bench.proxies.registry import canonical
 
 # AZ-NAS = its four parts aggregated; complexity is the FLOP count (``az_complexity`` is an alias of flops).
 AZ_NAS_PARTS = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")

@@ -36,17 +36,22 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from nasrepro.bench.proxies import plain
+from nasrepro.bench.proxies._common import check_batch, forward_checked, scoring_mode, weighted_layers
+from nasrepro.bench.proxies.aznas import PARTS as AZ_PARTS
+from nasrepro.bench.proxies.aznas import az_parts
+from nasrepro.bench.proxies.gradient import (
+    capture_outputs,
+    fisher_from,
+    grad_norm_from,
+    grasp_from,
+    snip_from,
+)
+from nasrepro.bench.proxies.jacobian import NaswotKernel, jacob_cov_score
+from nasrepro.bench.proxies.registry import canonical, get_proxy, resolve_proxies
+from nasrepro.bench.proxies.synflow import synflow
+from nasrepro.bench.proxies.zico import loss_grads, zico_from_grads
 from torch import nn
-
-from bench.proxies import plain
-from bench.proxies._common import check_batch, forward_checked, scoring_mode, weighted_layers
-from bench.proxies.aznas import PARTS as AZ_PARTS
-from bench.proxies.aznas import az_parts
-from bench.proxies.gradient import capture_outputs, fisher_from, grad_norm_from, grasp_from, snip_from
-from bench.proxies.jacobian import NaswotKernel, jacob_cov_score
-from bench.proxies.registry import canonical, get_proxy, resolve_proxies
-from bench.proxies.synflow import synflow
-from bench.proxies.zico import loss_grads, zico_from_grads
 
 # Proxies that the shared pass computes; others in the registry are called alone.
 SHARED = frozenset({"grad_norm", "snip", "fisher", "grasp", "jacob_cov", "naswot"})

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from nasrepro.bench.proxies._common import check_batch, forward_checked, scoring_mode, weighted_layers
+from nasrepro.bench.proxies.registry import register_proxy
 from torch import nn
-
-from bench.proxies._common import check_batch, forward_checked, scoring_mode, weighted_layers
-from bench.proxies.registry import register_proxy
 
 
 def layer_sum(values: Sequence[torch.Tensor | None]) -> float:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from nasrepro.bench.proxies._common import check_batch, forward_checked, scoring_mode
+from nasrepro.bench.proxies.registry import register_proxy
 from torch import nn
-
-from bench.proxies._common import check_batch, forward_checked, scoring_mode
-from bench.proxies.registry import register_proxy
 
 
 def jacob_cov_score(jacob: torch.Tensor) -> float:

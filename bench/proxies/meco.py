@@ -10,10 +10,9 @@ from __future__ import annotations
 import warnings
 
 import torch
+from nasrepro.bench.proxies._common import check_batch, scoring_mode
+from nasrepro.bench.proxies.registry import register_proxy
 from torch import nn
-
-from bench.proxies._common import check_batch, scoring_mode
-from bench.proxies.registry import register_proxy
 
 
 def min_corr_eigenvalue(feature: torch.Tensor) -> float:

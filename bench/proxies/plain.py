@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
+from nasrepro.bench.proxies._common import check_batch, forward_checked
+from nasrepro.bench.proxies.registry import register_proxy
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-from bench.proxies._common import check_batch, forward_checked
-from bench.proxies.registry import register_proxy
 
 
 @register_proxy("params")

@@ -22,7 +22,7 @@ def reference_style(net: nn.Module, seed: int = 0, bias_zero: bool = False) -> n
     +-1/sqrt(fan_in), drawn from a generator seeded with ``seed``; zero when ``bias_zero``) and every
     cell BN without affine parameters; conv weights as in ``net``; stem, reduction blocks and classifier
     unchanged (the reference builds those as the official network does)."""
-    from bench.nb201.network import NB201Cell, ReLUConvBN
+    from nasrepro.bench.nb201.network import NB201Cell, ReLUConvBN
 
     twin = copy.deepcopy(net)
     g = torch.Generator().manual_seed(int(seed))

@@ -44,7 +44,7 @@ def register_proxy(name: str) -> Callable[[ProxyFn], ProxyFn]:
 
 def _load() -> None:
     # Importing the modules runs their @register_proxy decorators.
-    from bench.proxies import aznas, gradient, jacobian, meco, plain, synflow, zen, zico  # noqa: F401
+    from nasrepro.bench.proxies import aznas, gradient, jacobian, meco, plain, synflow, zen, zico  # noqa: F401
 
 
 def available_proxies() -> tuple[str, ...]:

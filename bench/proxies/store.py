@@ -42,7 +42,7 @@ def sidecar_path(path: Path) -> Path:
 
 
 def _write_settings(path: Path, settings: dict[str, Any]) -> None:
-    from bench.provenance import provenance, write_sidecar
+    from nasrepro.bench.provenance import provenance, write_sidecar
 
     write_sidecar(path, provenance(extra={"store": {"format": FORMAT, "version": VERSION, **settings}}))
 
@@ -140,7 +140,7 @@ class ScoreStore:
 
     def _migrate(self, lines: list[str]) -> list[str]:
         """Version 1 -> 2: settings to the sidecar, the ``#`` line out of the CSV (atomic rewrite)."""
-        from bench.io import atomic_write_text
+        from nasrepro.bench.io import atomic_write_text
 
         meta = _parse_header(lines[0] + "\n", self.path)
         meta.pop("version")

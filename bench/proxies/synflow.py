@@ -10,11 +10,10 @@ import copy
 import types
 
 import torch
+from nasrepro.bench.proxies._common import check_batch, forward_checked, weighted_layers
+from nasrepro.bench.proxies.gradient import layer_sum
+from nasrepro.bench.proxies.registry import register_proxy
 from torch import nn
-
-from bench.proxies._common import check_batch, forward_checked, weighted_layers
-from bench.proxies.gradient import layer_sum
-from bench.proxies.registry import register_proxy
 
 
 def _no_op(self: nn.Module, x: torch.Tensor) -> torch.Tensor:

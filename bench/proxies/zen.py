@@ -12,10 +12,9 @@ import copy
 import math
 
 import torch
+from nasrepro.bench.proxies._common import check_batch
+from nasrepro.bench.proxies.registry import register_proxy
 from torch import nn
-
-from bench.proxies._common import check_batch
-from bench.proxies.registry import register_proxy
 
 MIXUP_GAMMA = 1e-2  # official default --mixup_gamma
 

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from nasrepro.bench.proxies._common import check_batch, forward_checked, scoring_mode, weighted_layers
+from nasrepro.bench.proxies.registry import register_proxy
 from torch import nn
-
-from bench.proxies._common import check_batch, forward_checked, scoring_mode, weighted_layers
-from bench.proxies.registry import register_proxy
 
 # The official NB201 protocol takes two loader batches (``batch_iter=2``).
 ZICO_SPLITS = 2

@@ -26,15 +26,14 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from bench.core import Arch, Benchmark, Observation
-from bench.supernet.checkpoint import checkpoint_config, load_checkpoint
-from bench.supernet.configs import get_config
-from bench.supernet.evaluator import CostLedger, PrefixProvider, SubnetEvaluator, as_batches
-from bench.supernet.model import ShuffleNetV2OneShot
-from bench.supernet.prefix_cache import PrefixCache
-from bench.supernet.sampling import SampleSet, build_sample_set, check_sample_rate, per_sample_ce
-from bench.supernet.space import SupernetSpace
+from nasrepro.bench.core import Arch, Benchmark, Observation
+from nasrepro.bench.supernet.checkpoint import checkpoint_config, load_checkpoint
+from nasrepro.bench.supernet.configs import get_config
+from nasrepro.bench.supernet.evaluator import CostLedger, PrefixProvider, SubnetEvaluator, as_batches
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.bench.supernet.prefix_cache import PrefixCache
+from nasrepro.bench.supernet.sampling import SampleSet, build_sample_set, check_sample_rate, per_sample_ce
+from nasrepro.bench.supernet.space import SupernetSpace
 
 # config -> data set; the last config of a data set is the one --dataset picks
 _DATASETS = {"imagenet": "imagenet", "cifar10-spos": "cifar10", "cifar10-small": "cifar10", "mnist-small": "mnist"}
@@ -278,7 +277,7 @@ def default_data(
     training view, fixed augmentation seeds), the same for every candidate; validation: the search-val
     split in order; test: the held-out test split in order. All deterministic.
     """
-    from bench.supernet import data as sd
+    from nasrepro.bench.supernet import data as sd
 
     cfg = get_config(config)
     d = sd.load_data(cfg, data_root=data_root, seed=seed, preprocessing=preprocessing)
@@ -339,8 +338,7 @@ def make_supernet(
         raise ValueError(
             f"unknown supernet option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     if checkpoint is not None:
         recorded = checkpoint_config(checkpoint)
         name = get_config(config or recorded or "imagenet").name
@@ -361,3 +359,15 @@ def make_supernet(
         preload=bool(preload),
         **opts,
     )
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; anything else unchanged.
+
+    Commands resolve it before building run specs, so a run's identity names the device it ran on
+    (an 'auto' run on CPU and a '--device cpu' run are the same run)."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

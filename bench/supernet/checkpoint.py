@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from bench.io import atomic_write_bytes
-from bench.supernet.configs import SupernetConfig, get_config
-from bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.bench.io import atomic_write_bytes
+from nasrepro.bench.supernet.configs import SupernetConfig, get_config
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
 
 FORMAT = "nasrepro-supernet"
 _SHOW = 5  # how many offending keys a message names

@@ -36,10 +36,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from nasrepro.bench.supernet.configs import SupernetConfig, get_config
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
-
-from bench.supernet.configs import SupernetConfig, get_config
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -350,7 +349,7 @@ def _split(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _shared_images() -> Path | None:
-    from bench.paths import data_dir
+    from nasrepro.bench.paths import data_dir
 
     root = data_dir()
     return root / "images" if root is not None else None
@@ -477,7 +476,7 @@ def _is_class_folder(root: Path) -> bool:
 
 def val100_root() -> Path:
     """``$NASREPRO_DATA/images/imagenet/val100``: the 100 real ImageNet images of the shared data."""
-    from bench.paths import data_dir
+    from nasrepro.bench.paths import data_dir
 
     path = data_dir(required=True) / "images" / "imagenet" / "val100"  # type: ignore[operator]
     if not path.is_dir():

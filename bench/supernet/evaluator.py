@@ -49,9 +49,8 @@ from typing import Any, Protocol
 
 import torch
 import torch.nn as nn
-
-from bench.core import Arch
-from bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.bench.core import Arch
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 PHASES = ("recal_prefix", "recal_suffix", "val_prefix", "val_suffix", "other")

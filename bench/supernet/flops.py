@@ -23,10 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from nasrepro.bench.supernet.configs import SupernetConfig, get_config
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
 from torch.utils.flop_counter import FlopCounterMode
-
-from bench.supernet.configs import SupernetConfig, get_config
-from bench.supernet.model import ShuffleNetV2OneShot
 
 
 def _count(fn) -> int:  # noqa: ANN001 - any zero-argument callable
@@ -157,10 +156,9 @@ def block_profile(config: SupernetConfig | str) -> list[dict[str, float | str]]:
 def main() -> None:
     """Print and write ``results/supernet_flops.{md,csv}``: params, FLOPs distribution, best arch."""
     import pandas as pd
-
-    from bench.io import atomic_write_text
-    from bench.paths import results_dir
-    from bench.supernet.configs import CONFIGS
+    from nasrepro.bench.io import atomic_write_text
+    from nasrepro.bench.paths import results_dir
+    from nasrepro.bench.supernet.configs import CONFIGS
 
     torch.set_num_threads(1)
     best = (2, 1, 0, 1, 2, 0, 2, 0, 2, 0, 2, 3, 0, 0, 0, 0, 3, 2, 3, 3)
@@ -214,7 +212,7 @@ def main() -> None:
         blocks.to_markdown(index=False, floatfmt=".1f"),
         "",
     ]
-    from bench.provenance import markdown_block, provenance, write_sidecar
+    from nasrepro.bench.provenance import markdown_block, provenance, write_sidecar
 
     prov = provenance()
     print("\n".join(lines))

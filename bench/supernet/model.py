@@ -27,8 +27,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-
-from bench.supernet.configs import SupernetConfig, get_config
+from nasrepro.bench.supernet.configs import SupernetConfig, get_config
 
 CHOICE_NAMES = ("Shuffle3x3", "Shuffle5x5", "Shuffle7x7", "Xception")
 

@@ -19,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
-from bench.core import Arch
+from nasrepro.bench.core import Arch
 
 
 def parse_cache_mb(value: object) -> float:

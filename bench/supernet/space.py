@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.core import Arch, SearchSpace
-from bench.supernet.configs import SupernetConfig, get_config
-from bench.supernet.flops import FlopsTable, flops_table
-from bench.supernet.model import CHOICE_NAMES
+from nasrepro.bench.core import Arch, SearchSpace
+from nasrepro.bench.supernet.configs import SupernetConfig, get_config
+from nasrepro.bench.supernet.flops import FlopsTable, flops_table
+from nasrepro.bench.supernet.model import CHOICE_NAMES
 
 
 class SupernetSpace(SearchSpace):

@@ -42,14 +42,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from bench.io import atomic_write_text
-from bench.supernet import ddp
-from bench.supernet.checkpoint import FORMAT, load_state_dict_checked, save_checkpoint
-from bench.supernet.configs import SupernetConfig, get_config
-from bench.supernet.data import SupernetData, train_loader
-from bench.supernet.flops import flops_quantiles, flops_table
-from bench.supernet.model import ShuffleNetV2OneShot
+from nasrepro.bench.io import atomic_write_text
+from nasrepro.bench.supernet import ddp
+from nasrepro.bench.supernet.checkpoint import FORMAT, load_state_dict_checked, save_checkpoint
+from nasrepro.bench.supernet.configs import SupernetConfig, get_config
+from nasrepro.bench.supernet.data import SupernetData, train_loader
+from nasrepro.bench.supernet.flops import flops_quantiles, flops_table
+from nasrepro.bench.supernet.model import ShuffleNetV2OneShot
 
 SAMPLINGS = ("uniform", "flops-bins")
 CHECKPOINT = "checkpoint.pt"
