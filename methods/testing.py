@@ -393,7 +393,7 @@ def trajectories_in_subprocess(jobs: list[dict[str, Any]], hash_seed: int = 4321
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
     env.setdefault("OMP_NUM_THREADS", "1")
     proc = subprocess.run(
-        [sys.executable, "-c", "import methods.testing as t; t._subprocess_main()"],
+        [sys.executable, "-c", "import nasrepro.methods.testing as t; t._subprocess_main()"],
         input=json.dumps(jobs), capture_output=True, text=True, cwd=root, env=env, timeout=600,
     )
     if proc.returncode != 0:

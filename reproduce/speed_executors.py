@@ -149,7 +149,7 @@ def measure(runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, wor
         for k in range(repeats):
             for way in ways if k % 2 == 0 else ways[::-1]:
                 out = Path(tmp, f"{way}{k}")
-                call = (f"import json; from reproduce.speed_executors import child; print(json.dumps(child("
+                call = (f"import json; from nasrepro.reproduce.speed_executors import child; print(json.dumps(child("
                         f"{way!r}, {runs}, {budget!r}, {cells}, {proxy!r}, {noop_tasks}, {workers}, {str(out)!r})))")
                 proc = subprocess.run([PY, "-c", call], cwd=ROOT, env=python_env(), capture_output=True, text=True)
                 if proc.returncode != 0:

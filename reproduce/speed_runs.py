@@ -26,8 +26,8 @@ DESCRIPTION = "500 tabular REA runs as one `nasrepro run` process: wall and CPU 
 
 BEFORE = (
     "import torch, scipy, matplotlib, pandas\n"
-    "from bench.core import SearchSpace\n"
-    "from bench.nb201 import benchmark as B, space as S\n"
+    "from nasrepro.bench.core import SearchSpace\n"
+    "from nasrepro.bench.nb201 import benchmark as B, space as S\n"
     "B.NB201Tabular.query = B.NB201Tabular._query_reference\n"
     "S.NB201Space.check = SearchSpace.check\n"
     "S.NB201Space.to_str = lambda self, arch: S.to_str(self.check(arch))\n"
@@ -68,7 +68,7 @@ def measure(method: str, runs: int, budget: str, workers: int, repeats: int, way
                 out = Path(tmp, f"{way}{k}")
                 argv = _argv(method, runs, budget, workers, out)
                 prefix = BEFORE if way == "before" else ""
-                code = f"{prefix}from reproduce.cli import main\nraise SystemExit(main({argv!r}))\n"
+                code = f"{prefix}from nasrepro.reproduce.cli import main\nraise SystemExit(main({argv!r}))\n"
                 usage[way].append(run_process([PY, "-c", code], env=env))
                 evals[way] = _count_evals(out)
     if len(set(evals.values())) > 1:

@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _code(prefix: str, argv: list[str]) -> str:
-    return f"{prefix}from reproduce.cli import main; raise SystemExit(main({argv!r}))"
+    return f"{prefix}from nasrepro.reproduce.cli import main; raise SystemExit(main({argv!r}))"
 
 
 def measure(repeats: int, budget: str) -> list[dict[str, Any]]:

@@ -113,7 +113,7 @@ def test_same_seed_same_result_in_another_process(live):
 
     code = (
         "import numpy as np, torch; torch.set_num_threads(1);"
-        "from bench.nb201.live import make_nb201_live;"
+        "from nasrepro.bench.nb201.live import make_nb201_live;"
         f"b = make_nb201_live('mnist', 'tiny', **{FAST!r});"
         f"o = b.query({ARCH!r}, np.random.default_rng(11)); print(repr((o.score, o.info['train_loss'])))"
     )

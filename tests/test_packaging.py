@@ -10,6 +10,7 @@ the bare folder name, which works from the repository root (the folder is on ``s
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPS = ("bench", "methods", "reproduce")
+CODE_IMPORT = re.compile(r"(^|[;\n]\s*)(?:from|import) ((?:bench|methods|reproduce)(?:\.\w+)*)[ ;\n]")
 
 
 def test_every_package_folder_is_installed_under_nasrepro() -> None:
@@ -37,6 +39,8 @@ def _bare_imports(path: Path) -> list[str]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):  # code run with python -c
+            names = [m.group(2) for m in CODE_IMPORT.finditer(node.value)]
         bad += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n.split(".")[0] in TOPS]
     return bad
 
