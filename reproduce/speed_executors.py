@@ -89,9 +89,9 @@ def _phase(fn: Any) -> dict[str, float]:
     return {"wall_s": time.perf_counter() - t0, "cpu_s": tree_cpu() - c0}
 
 
-def child(way: str, runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, workers: int,
-          out: str) -> dict[str, dict[str, float]]:
-    """One way's phases, in this process (``python -c``); outputs under ``out``."""
+def child(way: str, runs: int, budget: str, cells: int | str, proxy: str, noop_tasks: int, workers: int,
+          out: str, phases_wanted: tuple[str, ...] = ("grid", "scoring", "noop")) -> dict[str, dict[str, float]]:
+    """One way's phases, in this process (``python -c``); outputs under ``out``. ``cells``: N or 'all'."""
     import logging
 
     from nasrepro.bench.executors import make_executor
@@ -106,13 +106,17 @@ def child(way: str, runs: int, budget: str, cells: int, proxy: str, noop_tasks: 
         # started once here: the executors below use this instance and leave it running
         phases["startup"] = _phase(lambda: ray.init(num_cpus=workers, include_dashboard=False,
                                                     logging_level=logging.WARNING))
-    specs = [RunSpec("nb201", "rea", s, budget) for s in range(runs)]
-    phases["grid"] = _phase(lambda: run_grid(specs, Path(out, "grid"), workers=workers, progress=False,
-                                             executor=way))
-    indices = parse_archs(str(cells), 0)
-    phases["scoring"] = _phase(lambda: score_archs(indices, "cifar10", None, (proxy,), 0, Path(out, "scores"),
-                                                   progress=False, workers=workers, executor=way))
-
+    if "grid" in phases_wanted:
+        specs = [RunSpec("nb201", "rea", s, budget) for s in range(runs)]
+        phases["grid"] = _phase(lambda: run_grid(specs, Path(out, "grid"), workers=workers, progress=False,
+                                                 executor=way))
+    if "scoring" in phases_wanted:
+        indices = parse_archs(str(cells), 0)
+        phases["scoring"] = _phase(lambda: score_archs(indices, "cifar10", None, (proxy,), 0,
+                                                       Path(out, "scores"), progress=False, workers=workers,
+                                                       executor=way))
+    if "noop" not in phases_wanted:
+        return phases
     with make_executor(way, workers=workers) as ex:
         for _ in ex.imap_unordered(_noop, range(4 * workers)):  # warm: the pool's start is not per-task cost
             pass
@@ -124,7 +128,8 @@ def child(way: str, runs: int, budget: str, cells: int, proxy: str, noop_tasks: 
 
 
 def measure(runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, workers: int, repeats: int,
-            ways: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            ways: list[str], phases_wanted: tuple[str, ...] = ("grid", "scoring", "noop"),
+            ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import subprocess
 
     from nasrepro.reproduce._speed import PY, ROOT, median, python_env
@@ -150,12 +155,13 @@ def measure(runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, wor
             for way in ways if k % 2 == 0 else ways[::-1]:
                 out = Path(tmp, f"{way}{k}")
                 call = (f"import json; from nasrepro.reproduce.speed_executors import child; print(json.dumps(child("
-                        f"{way!r}, {runs}, {budget!r}, {cells}, {proxy!r}, {noop_tasks}, {workers}, {str(out)!r})))")
+                        f"{way!r}, {runs}, {budget!r}, {cells}, {proxy!r}, {noop_tasks}, {workers}, {str(out)!r}, "
+                        f"{tuple(phases_wanted)!r})))")
                 proc = subprocess.run([PY, "-c", call], cwd=ROOT, env=python_env(), capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(f"the {way} measurement failed:\n{proc.stderr[-2000:]}")
                 got[way].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        same = _same_outputs(Path(tmp), ways, repeats)
+        same = _same_outputs(Path(tmp), ways, repeats, phases_wanted)
     tasks = {"startup": 1, "grid": runs, "scoring": cells, "noop": noop_tasks}
     rows = []
     for way in ways:
@@ -172,7 +178,8 @@ def measure(runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, wor
     return rows, info
 
 
-def _same_outputs(tmp: Path, ways: list[str], repeats: int) -> str:
+def _same_outputs(tmp: Path, ways: list[str], repeats: int,
+                  phases_wanted: tuple[str, ...] = ("grid", "scoring", "noop")) -> str:
     """Whether every process wrote the same trajectories (bytes) and scores (values)."""
     from nasrepro.bench.proxies.store import read_scores
 
@@ -194,8 +201,11 @@ def _same_outputs(tmp: Path, ways: list[str], repeats: int) -> str:
         _, frame = read_scores(d / "scores" / "scores.csv")
         return frame.drop(columns=["seconds", "cpu_seconds"]).sort_values("index").reset_index(drop=True)
 
-    g0, s0 = grid(dirs[0]), scores(dirs[0])
+    s0 = scores(dirs[0])
     ok_scores = all(scores(d).equals(s0) for d in dirs[1:])
+    if "grid" not in phases_wanted:
+        return f"scores {'identical' if ok_scores else 'DIFFER'} ({len(s0)} cells x {len(dirs)} processes)"
+    g0 = grid(dirs[0])
     if all(grid(d) == g0 for d in dirs[1:]):
         same = "byte-identical"
     elif all(grid(d, True) == grid(dirs[0], True) for d in dirs[1:]):

@@ -25,7 +25,7 @@ def _check_outputs(out: Path, stem: str) -> list[dict[str, str]]:
 
 
 def test_every_speed_module_is_registered() -> None:
-    assert {"startup", "query", "runs", "proxies", "table-load", "supernet-eval"} <= set(speeds())
+    assert {"startup", "query", "runs", "proxies", "table-load", "supernet-eval", "synflow-full", "executors"} <= set(speeds())
 
 
 def test_query(tmp_path: Path) -> None:
@@ -75,3 +75,18 @@ def test_table_load(tmp_path: Path) -> None:
     assert main(argv) == 0
     rows = _check_outputs(tmp_path, "table_load")
     assert {r["backend"] for r in rows} == {"direct", "compact"}
+
+
+def test_synflow_full_on_a_tiny_sample(tmp_path: Path) -> None:
+    """The full-size figure's code path on 3 cells through the local pool (Ray: tests/test_ray_executor.py)."""
+    assert main(["speed", "synflow-full", "--cells", "3", "--ways", "local", "--workers", "1",
+                 "--out", str(tmp_path)]) == 0
+    rows = _check_outputs(tmp_path, "synflow-full")
+    assert [(r["way"], r["phase"], r["tasks"]) for r in rows] == [("local", "scoring", "3")]
+    assert "a seeded sample of 3 of 15,625 cells" in (tmp_path / "synflow-full.md").read_text()
+
+
+def test_synflow_full_bad_cells_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["speed", "synflow-full", "--cells", "0", "--out", str(tmp_path)]) == 2
+    assert "--cells must be in 1..15625" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
