@@ -36,6 +36,9 @@ section 5), with every open choice stated:
   frozen choices), ``shares`` (the last majority shares, per block, 2 decimals), ``freeze_events``
   ``[[generation, first_block, last_block], ...]`` (so far), ``all_frozen_generation`` and
   ``exhausted``.
+
+The freezing rule (shares, pass test, initial and progressive freeze, prefix check, announcement) is
+``methods/_freezing.py``, shared with ``rea+freeze`` (``methods/rea_freeze.py``).
 """
 
 from __future__ import annotations
@@ -45,29 +48,15 @@ from typing import Any
 
 import numpy as np
 from nasrepro.bench.core import Arch, SearchSpace
+from nasrepro.methods._freezing import ChoiceFreezing, majority, passes
 from nasrepro.methods.base import register
 from nasrepro.methods.spos_evolution import SPOSEvolution
 
-
-def majority(top_k: list[Arch], n_blocks: int, n_choices: tuple[int, ...]) -> tuple[list[int], list[float]]:
-    """Per block: the majority choice among ``top_k`` and its share."""
-    arr = np.asarray(top_k, dtype=int)
-    choices, shares = [], []
-    for i in range(n_blocks):
-        counts = np.bincount(arr[:, i], minlength=n_choices[i])
-        c = int(np.argmax(counts))
-        choices.append(c)
-        shares.append(float(counts[c] / len(top_k)))
-    return choices, shares
-
-
-def passes(shares: list[float], threshold: float, ratio: float) -> bool:
-    s = np.asarray(shares, dtype=float)
-    return bool(len(s) and s.mean() > threshold and (s > threshold).mean() > ratio)
+__all__ = ["CFES", "PCFES", "majority", "passes"]  # majority / passes live in methods/_freezing.py (shared)
 
 
 @register("pcf-es")
-class PCFES(SPOSEvolution):
+class PCFES(ChoiceFreezing, SPOSEvolution):
     """PCF-ES: SPOS evolution that progressively freezes agreed shallow blocks (feature reuse)."""
 
     conformance_space = "nasrepro.bench.supernet.space:mnist_small_space"
@@ -99,64 +88,18 @@ class PCFES(SPOSEvolution):
         self.stop_when_exhausted = stop_when_exhausted
 
     def _setup(self) -> None:
-        if not 0.0 < float(self.threshold) <= 1.0:
-            raise ValueError(f"threshold T must be in (0, 1], got {self.threshold}")
-        if not 0.0 < float(self.block_ratio) <= 1.0:
-            raise ValueError(f"block ratio R must be in (0, 1], got {self.block_ratio}")
-        if int(self.monitor_size) < 0:
-            raise ValueError(f"monitor size f must be >= 0, got {self.monitor_size}")
-        if int(self.max_at_once) < 1:
-            raise ValueError(f"max_at_once must be >= 1, got {self.max_at_once}")
+        self._check_freezing_params()
         if self.share_over not in ("generation", "top-k"):
             raise ValueError(f"share_over must be 'generation' or 'top-k', got {self.share_over!r}")
         super()._setup()
-        self.frozen: list[int] = []  # choices of blocks 0..k-1
-        self.share_history: list[list[float]] = []
-        self.freeze_events: list[tuple[int, int, int]] = []
-        self.all_frozen_generation: int | None = None
+        self._init_freezing()  # frozen, share_history, freeze_events, all_frozen_generation
         self.exhausted = False
 
-    # -- freezing ---------------------------------------------------------------------------
+    # -- freezing (the rule itself: methods/_freezing.py, shared with rea+freeze) -------------
     def _update_top_k(self) -> None:
         super()._update_top_k()
-        n = len(self.space.choices)
         told = [a for a in self._generation if a in self.scores]
-        over = told if self.share_over == "generation" else self.top_k
-        if not over:
-            return
-        maj, shares = majority(over, n, self.space.choices)
-        self.share_history.append(shares)
-        generation = self.epoch - 1
-        k = len(self.frozen)
-        if k == 0:
-            for j in range(min(n, self.max_at_once), 0, -1):
-                if passes(shares[:j], self.threshold, self.block_ratio):
-                    self._freeze(maj, 0, j, generation)
-                    break
-        elif self.progressive and k < n and self.monitor_size > 0:
-            for j in range(min(self.monitor_size, n - k, self.max_at_once), 0, -1):
-                if passes(shares[k : k + j], self.threshold, self.block_ratio):
-                    self._freeze(maj, k, k + j, generation)
-                    break
-
-    def _freeze(self, maj: list[int], start: int, stop: int, generation: int) -> None:
-        prefix = self.frozen + maj[start:stop]
-        self._check_prefix_fits(prefix)
-        self.frozen = prefix
-        self.freeze_events.append((generation, start, stop - 1))
-        if len(self.frozen) == len(self.space.choices):
-            self.all_frozen_generation = generation
-
-    def _check_prefix_fits(self, prefix: list[int]) -> None:
-        if not self.space.has_valid_completion(prefix):
-            raise ValueError(
-                f"frozen prefix {tuple(prefix)} has no valid completion in space {self.space.name} (every "
-                "completion breaks its constraint, e.g. the FLOPs limit): raise the limit or the threshold T"
-            )
-
-    def _apply(self, arch: Arch) -> Arch:
-        k = len(self.frozen)
-        return tuple(self.frozen) + tuple(arch[k:])
+        self._observe(told if self.share_over == "generation" else self.top_k, self.epoch - 1)
 
     # -- generation with frozen blocks ------------------------------------------------------------
     def _next_generation(self) -> None:
@@ -213,19 +156,11 @@ class PCFES(SPOSEvolution):
                 return True
         return self.exhausted and bool(self.stop_when_exhausted)
 
-    def hints(self) -> dict[str, Any]:
-        if not self.is_setup or not self.frozen:
-            return {}
-        return {"frozen_prefix": tuple(self.frozen)}
-
     def step_info(self) -> dict[str, Any]:
         info = super().step_info()
         if not getattr(self, "_is_setup", False):
             return info
-        info.update(n_frozen=len(self.frozen), frozen=list(self.frozen),
-                    shares=[round(x, 2) for x in (self.share_history[-1] if self.share_history else [])],
-                    freeze_events=[list(e) for e in self.freeze_events],
-                    all_frozen_generation=self.all_frozen_generation, exhausted=self.exhausted)
+        info.update(**self._freezing_info(), exhausted=self.exhausted)
         return info
 
 
