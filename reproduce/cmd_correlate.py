@@ -226,7 +226,7 @@ def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = No
 
 
 def parse_votes(items: list[str] | None) -> list[tuple[str, ...]]:
-    """``--vote a,b,c`` (repeatable) -> proxy subsets to rank-aggregate; a group (``az_nas``) expands."""
+    """``--vote a,b,c`` (repeatable) -> proxy subsets to rank-aggregate; a group (``az_nas``, ``te_nas``) expands."""
     from nasrepro.bench.proxies import resolve_proxies
 
     out = []
@@ -267,7 +267,8 @@ def correlate(indices: list[int], dataset: str, out_dir: Path, table: str | None
         f"- scoring time per cell (all proxies, fused): mean {sec.mean():.3f} s, median {np.median(sec):.3f} s",
         "- `vote` is the pair-agreement fraction of the majority of synflow, jacob_cov, snip (not a Spearman); "
         "`az_nas` and `vote(a+b+...)` rows are rank aggregations (sum of log(rank/n) over the scored cells, "
-        "AZ-NAS's rule) with the Spearman/Kendall of the aggregate",
+        "AZ-NAS's rule), `te_nas` the sum of the dense ranks of te_nas_ntk and te_nas_lr (TE-NAS's rule), "
+        "with the Spearman/Kendall of the aggregate",
         "- NaN/inf scores are dropped from each correlation and counted in n_dropped (aggregates rank them lowest)",
         "- spearman_lo/hi: 95% percentile bootstrap over cells (1,000 resamples, aggregates re-ranked)", "",
         table_df.to_markdown(index=False, floatfmt=".4f") if _has_tabulate() else table_df.to_string(index=False),

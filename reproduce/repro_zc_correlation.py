@@ -34,6 +34,8 @@ REF_NAMES = {"CIFAR-10": "cifar10", "CIFAR-100": "cifar100", "ImageNet16-120": "
 TABLE1 = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
 # Newer proxies reported beside Table 1 (their rows, in this order; az_nas and vote(...) rows are aggregates).
 NEW_ROWS = ("zico", "meco", "zen", "az_expressivity", "az_progressivity", "az_trainability", "naswot", "jacob_cov")
+# TE-NAS's two proxies, rows of the same section (the te_nas row is their rank-sum aggregate).
+TE_ROWS = ("te_nas_ntk", "te_nas_lr")
 # Published NB201 CIFAR-10 rank correlations of the newer proxies, all 15,625 cells. Each entry names
 # where it was read; a proxy without an entry was not found in a source we could read.
 NEW_PUBLISHED = {
@@ -65,6 +67,11 @@ DIFFERENCES = [
     "function; fisher (the activation includes the bias) and synflow (BN removed, |bias| adds to the flow) do not",
     "init: one torch seed per cell (SeedSequence([seed, index])); the reference seeds once (42) and builds "
     "cells in index order",
+    "te_nas: the NTK of the full C=16, N=5 network on our fixed 64-image batch, 1 repeat, a singular NTK -inf "
+    "(TENAS: a C=3, N=1 supernet, 72 images, 3 repeats; the AZ-NAS per-cell port: the full network, 64 images, "
+    "1 repeat, NaN -> 1e5); linear regions of the 1-channel one-cell twin on 3,000 3x3 one-channel crops of our "
+    "64 images, drawn once (TENAS: crops of 3,000 training images); te_nas = sum of dense ranks (TENAS's "
+    "tie rule; the AZ-NAS notebook sums average ranks)",
 ]
 
 
@@ -255,7 +262,7 @@ def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: t
     corr["sec_per_cell"] = float(frame["seconds"].mean())
     corr["cpu_sec_per_cell"] = float(np.nanmean(frame["cpu_seconds"])) if frame["cpu_seconds"].notna().any() else np.nan
     corr["abs_spearman_vs_c10valid_test"] = corr["abs_spearman_nb"]
-    timed = [p for p in NEW_ROWS if p in meta["proxies"]]
+    timed = [p for p in (*NEW_ROWS, *TE_ROWS) if p in meta["proxies"]]
     secs = proxy_seconds(out_ds, [i for i in indices if i in frame.index][:time_cells], dataset, images, seed,
                          batch, tuple(timed)) if timed and time_cells > 0 else None
     alone = dict(zip(secs["proxy"], secs["cpu_sec_per_cell"])) if secs is not None else {}
@@ -349,7 +356,7 @@ def write_outputs(summary: pd.DataFrame, out: Path, archs_label: str, seed: int)
                   f"{g['cpu_sec_per_cell'].iloc[0]:.2f} s CPU (1 thread, shared machine)", ""]
         pops = set(g["population"].dropna()) if "population" in g.columns else set()
         t1 = g[g["population"] == "main"] if "main" in pops else g
-        table1 = t1[~t1["proxy"].isin([*NEW_ROWS[:6], "az_nas"]) & ~t1["proxy"].str.startswith("vote(")]
+        table1 = t1[~t1["proxy"].isin([*NEW_ROWS[:6], *TE_ROWS, "az_nas", "te_nas"]) & ~t1["proxy"].str.startswith("vote(")]
         if "main" in pops:  # the fisher check rows live with the newer proxies' cells
             table1 = pd.concat([table1, g[g["proxy"].str.startswith("fisher (")]])
         head = "| proxy | n | dropped | rho (signed) | ours | 95% CI | notebook | gap vs notebook | paper (2nd-hand) |"
@@ -398,9 +405,9 @@ def _new_proxy_section(g: pd.DataFrame, on_nb: bool, fmt, prov: dict) -> list[st
 
     if "population" in g.columns and (g["population"] == "main").any():
         g = g[g["population"] != "main"]
-    keep = [*NEW_ROWS, "synflow", "params"]  # synflow and params: the strongest Table-1 rows, same cells
-    rows = g[g["proxy"].isin(keep) | (g["proxy"] == "az_nas") | g["proxy"].str.startswith("vote(")]
-    if rows.empty or not rows["proxy"].isin(NEW_ROWS[:6]).any():
+    keep = [*NEW_ROWS, *TE_ROWS, "synflow", "params"]  # synflow and params: the strongest Table-1 rows, same cells
+    rows = g[g["proxy"].isin(keep) | g["proxy"].isin(["az_nas", "te_nas"]) | g["proxy"].str.startswith("vote(")]
+    if rows.empty or not rows["proxy"].isin([*NEW_ROWS[:6], *TE_ROWS]).any():
         return []
     first = "cifar10-valid test" if on_nb else "200-epoch test"
     lines = ["", f"### Newer proxies and rank aggregates ({g['dataset'].iloc[0]})", "",
@@ -409,7 +416,9 @@ def _new_proxy_section(g: pd.DataFrame, on_nb: bool, fmt, prov: dict) -> list[st
              "; 95% bootstrap interval over cells (1,000 resamples; aggregates re-ranked in each); CPU s/cell: "
              "the proxy alone, own passes, 1 thread, mean over the first cells (on a shared machine). `az_nas` and "
              "`vote(...)`: sum of log(rank/n) over the scored cells (AZ-NAS's non-linear aggregation; az_nas = "
-             "expressivity, progressivity, trainability, FLOPs). naswot is NASWOT v2 (ICML 2021, Hamming kernel); "
+             "expressivity, progressivity, trainability, FLOPs). `te_nas`: the sum of the dense ranks of te_nas_ntk "
+             "(minus the NTK condition number) and te_nas_lr (linear regions), TE-NAS's rule. "
+             "naswot is NASWOT v2 (ICML 2021, Hamming kernel); "
              "jacob_cov is NASWOT v1 (arXiv v1, Jacobian correlation).", ""]
     head = f"| proxy | n | rho ({first}) | tau | 95% CI |"
     head += " rho (200-ep test) | tau (200-ep test) |" if on_nb else ""
@@ -426,7 +435,7 @@ def _new_proxy_section(g: pd.DataFrame, on_nb: bool, fmt, prov: dict) -> list[st
         row += f" {fmt(r['spearman'])} | {fmt(r['kendall'])} |" if on_nb else ""
         row += f" {fmt(r['cpu_sec_alone'])} | {pub_txt} | {src} |"
         lines.append(row)
-    aggs = rows[(rows["proxy"] == "az_nas") | rows["proxy"].str.startswith("vote(")]
+    aggs = rows[rows["proxy"].isin(["az_nas", "te_nas"]) | rows["proxy"].str.startswith("vote(")]
     if len(aggs):
         col, lo_c, hi_c = ("spearman_nb", "spearman_nb_lo", "spearman_nb_hi") if on_nb else ("spearman", "spearman_lo", "spearman_hi")
         best = aggs.loc[aggs[col].idxmax()]
@@ -488,7 +497,7 @@ def demo(out_dir: Path) -> str:
     torch.set_num_threads(1)
     indices = parse_archs("30", 0)
     # the Table-1 set (the newer proxies cost ~3x more per cell; the full run has them)
-    demo_proxies = tuple(p for p in available_proxies() if p not in NEW_ROWS[:6])
+    demo_proxies = tuple(p for p in available_proxies() if p not in (*NEW_ROWS[:6], *TE_ROWS))
     corr = run_dataset("cifar10", indices, "mnist", demo_proxies, 0, 16, Path(out_dir) / "zc_correlation_demo",
                        None, progress=False, time_cells=0)
     summary = summarise([corr])

@@ -1,6 +1,6 @@
 """Rank correlation of proxy scores with accuracy, the three-proxy vote of the reference notebook, and
 rank aggregation over a population of cells (AZ-NAS's non-linear aggregation, for AZ-NAS itself and for
-any ``--vote`` subset)."""
+any ``--vote`` subset; TE-NAS's sum of ranks for TE-NAS)."""
 
 from __future__ import annotations
 
@@ -14,24 +14,39 @@ from scipy import stats
 
 # AZ-NAS = its four parts aggregated; complexity is the FLOP count (``az_complexity`` is an alias of flops).
 AZ_NAS_PARTS = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
+# TE-NAS = minus the NTK condition number and the number of linear regions, ranks summed.
+TE_NAS_PARTS = ("te_nas_ntk", "te_nas_lr")
+# Aggregation rules: "log" = AZ-NAS (and --vote), "sum" = TE-NAS.
+RULES = ("log", "sum")
 
 
-def rank_aggregate(columns: Sequence[Sequence[float]]) -> np.ndarray:
-    """AZ-NAS's non-linear rank aggregation (``NB201/tss_general.ipynb``): for each proxy the rank of every
-    cell in the population (``scipy.stats.rankdata``, ties averaged, higher score = higher rank), and the
-    cell's aggregate is ``sum_proxies log(rank / n)``. A cell must rank high on every proxy to score high.
+def rank_aggregate(columns: Sequence[Sequence[float]], rule: str = "log") -> np.ndarray:
+    """Rank aggregation of several proxies over a population of cells (higher score = higher rank = better).
+
+    - ``rule="log"``: AZ-NAS's non-linear aggregation (``NB201/tss_general.ipynb``): for each proxy the rank
+      of every cell (``scipy.stats.rankdata``, ties averaged), and the cell's aggregate is
+      ``sum_proxies log(rank / n)``. A cell must rank high on every proxy to score high.
+    - ``rule="sum"``: TE-NAS (``prune_tenas.py`` ``prune_func_rank``): the sum over proxies of the dense rank
+      (ties share a rank, the next value one more: ``rankdata(method="dense")``). TENAS sorts the condition
+      number ascending and the regions descending and keeps the lowest sum; with the registry's signs
+      (``te_nas_ntk`` = minus the condition number) that is the highest sum here.
+
     NaN counts as ``-inf`` (the lowest rank), as AZ-NAS reports a NaN score; the population is the cells
     given, so the aggregate of a cell depends on which other cells are scored."""
+    if rule not in RULES:
+        raise ValueError(f"unknown aggregation rule {rule!r}; choose from {RULES}")
     cols = np.asarray(columns, dtype=float)
     if cols.ndim != 2 or cols.shape[1] < 1:
         raise ValueError("columns must be a (n_proxies, n_cells) array")
     n = cols.shape[1]
     cols = np.where(np.isnan(cols), -np.inf, cols)
+    if rule == "sum":
+        return np.sum([stats.rankdata(c, method="dense") for c in cols], axis=0).astype(float)
     return np.sum([np.log(stats.rankdata(c) / n) for c in cols], axis=0)
 
 
 def aggregate_ci(columns: Sequence[Sequence[float]], acc: Sequence[float], rng: np.random.Generator,
-                 n_boot: int = 1000, level: float = 0.95) -> tuple[float, float]:
+                 n_boot: int = 1000, level: float = 0.95, rule: str = "log") -> tuple[float, float]:
     """Percentile bootstrap interval of Spearman(rank_aggregate, acc) over cells: each resample draws
     cells with replacement and recomputes the ranks within the resample (the aggregate depends on the
     population). One column gives the interval of that proxy's own Spearman."""
@@ -46,7 +61,7 @@ def aggregate_ci(columns: Sequence[Sequence[float]], acc: Sequence[float], rng: 
     for b in range(n_boot):
         idx = rng.integers(0, n, n)
         # Spearman = Pearson of the (tie-averaged) ranks; computed directly, scipy's wrapper is slower
-        rx, ry = stats.rankdata(rank_aggregate(cols[:, idx])), stats.rankdata(a[idx])
+        rx, ry = stats.rankdata(rank_aggregate(cols[:, idx], rule)), stats.rankdata(a[idx])
         with np.errstate(invalid="ignore", divide="ignore"):
             rhos[b] = np.corrcoef(rx, ry)[0, 1]
     lo, hi = np.nanpercentile(rhos, [50 * (1 - level), 50 * (1 + level)])
@@ -95,7 +110,8 @@ def correlation_table(frame: pd.DataFrame, acc: np.ndarray, proxies: Sequence[st
     """One row per proxy: n_archs (finite pairs used), n_dropped (NaN/inf scores dropped), signed and
     absolute Spearman and Kendall, top-10% precision (proxy's top 10% vs accuracy's top 10%, higher
     score = better); plus a ``vote`` row (pair agreement, NOT a rank correlation) when all three vote
-    proxies are present; an ``az_nas`` row (AZ-NAS rank aggregation of its four parts) when they are; and
+    proxies are present; an ``az_nas`` row (AZ-NAS rank aggregation of its four parts) when they are; a
+    ``te_nas`` row (TE-NAS: sum of the dense ranks of ``te_nas_ntk`` and ``te_nas_lr``) when both are; and
     one ``vote(a+b+c)`` row per subset in ``votes`` (rank aggregation, :func:`rank_aggregate`: Spearman
     and Kendall of the aggregate over all cells, NaN scores ranked lowest, plus the pair agreement of the
     majority vote of the same proxies). With ``ci_seed``, ``spearman_lo``/``spearman_hi`` give a 95%
@@ -120,27 +136,30 @@ def correlation_table(frame: pd.DataFrame, acc: np.ndarray, proxies: Sequence[st
             "spearman": float("nan"), "abs_spearman": float("nan"), "kendall": float("nan"), "abs_kendall": float("nan"),
             "top10_precision": float("nan"), "vote_agreement": frac,
         })
-    groups: list[tuple[str, list[str]]] = []
+    groups: list[tuple[str, list[str], str]] = []
     az = [p if p in frame.columns else canonical(p) for p in AZ_NAS_PARTS]
     if all(p in frame.columns for p in az):
-        groups.append(("az_nas", az))
+        groups.append(("az_nas", az, "log"))
+    if all(p in frame.columns for p in TE_NAS_PARTS):
+        groups.append(("te_nas", list(TE_NAS_PARTS), "sum"))
     for subset in votes:
         subset = [p if p in frame.columns else canonical(p) for p in subset]  # az_complexity -> flops
         missing = [p for p in subset if p not in frame.columns]
         if missing:
             raise ValueError(f"--vote names {missing}, not among the scored proxies {list(proxies)}")
-        groups.append((f"vote({'+'.join(subset)})", list(subset)))
-    for name, cols in groups:
-        rows.append(_aggregate_row(name, [frame[p].to_numpy(dtype=float) for p in cols], acc))
+        groups.append((f"vote({'+'.join(subset)})", list(subset), "log"))
+    for name, cols, rule in groups:
+        rows.append(_aggregate_row(name, [frame[p].to_numpy(dtype=float) for p in cols], acc, rule))
     table = pd.DataFrame(rows)
     if ci_seed is not None:
         rng = np.random.default_rng(ci_seed)
-        cols_of = dict(groups)
+        group_of = {name: (cols, rule) for name, cols, rule in groups}
         bounds = []
         for r in rows:
-            if r["proxy"] in cols_of:
-                cols = [frame[c].to_numpy(dtype=float) for c in cols_of[r["proxy"]]]
-                bounds.append(aggregate_ci(cols, acc, rng, n_boot))
+            if r["proxy"] in group_of:
+                names, rule = group_of[r["proxy"]]
+                cols = [frame[c].to_numpy(dtype=float) for c in names]
+                bounds.append(aggregate_ci(cols, acc, rng, n_boot, rule=rule))
             elif r["proxy"] in proxies:  # a lone proxy: its own Spearman, non-finite cells dropped as above
                 x = frame[r["proxy"]].to_numpy(dtype=float)
                 ok = np.isfinite(x) & np.isfinite(acc)
@@ -152,8 +171,8 @@ def correlation_table(frame: pd.DataFrame, acc: np.ndarray, proxies: Sequence[st
     return table
 
 
-def _aggregate_row(name: str, columns: list[np.ndarray], acc: np.ndarray) -> dict:
-    agg = rank_aggregate(columns)
+def _aggregate_row(name: str, columns: list[np.ndarray], acc: np.ndarray, rule: str = "log") -> dict:
+    agg = rank_aggregate(columns, rule)
     ok = np.isfinite(acc)
     rho = spearman(agg[ok], acc[ok])
     tau = kendall(agg[ok], acc[ok])

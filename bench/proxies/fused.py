@@ -18,7 +18,8 @@ copy of the network for each):
    ``extra_batches`` zico splits the batch in two halves and runs alone, as the registered function.
 5. AZ-NAS's three parts come from one forward/backward of a re-initialised copy (:func:`az_parts`);
    ``az_complexity`` is ``flops``; aliases (``naswot_v1`` = jacob_cov) are computed once.
-6. meco (one image, hooks on every module) and zen (Gaussian inputs, Gaussian re-init) run alone.
+6. meco (one image, hooks on every module), zen (Gaussian inputs, Gaussian re-init) and TE-NAS's two
+   (te_nas_ntk: one backward per image; te_nas_lr: a thin twin of the cell) run alone.
 
 The scores equal the one-proxy-at-a-time functions of the registry within float tolerance
 (``tests/test_proxies_fused.py``).

@@ -19,15 +19,19 @@ _PROXIES: dict[str, ProxyFn] = {}
 PAPER_PROXIES = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
 # The three proxies whose majority vote the reference notebook reports.
 VOTE_PROXIES = ("synflow", "jacob_cov", "snip")
-# Newer proxies (ZiCo, MeCo, Zen-score, AZ-NAS's three network-level parts), in this order after the rest.
-NEW_PROXIES = ("zico", "meco", "zen", "az_expressivity", "az_progressivity", "az_trainability")
+# Newer proxies (ZiCo, MeCo, Zen-score, AZ-NAS's three network-level parts, TE-NAS's two), in this order
+# after the rest.
+NEW_PROXIES = ("zico", "meco", "zen", "az_expressivity", "az_progressivity", "az_trainability",
+               "te_nas_ntk", "te_nas_lr")
 # Other names of a registered proxy: same function, same value, never listed by "all" (no duplicate
 # columns). NASWOT v1 (arXiv 2006.04647v1) is the Jacobian-correlation score = jacob_cov; the ICML 2021
 # version (v2, the BayesWatch repo's ``hook_logdet``) is the Hamming-kernel log-determinant = naswot.
 # AZ-NAS's complexity part is the FLOP count.
 ALIASES = {"naswot_v1": "jacob_cov", "naswot_v2": "naswot", "az_complexity": "flops"}
-# Names that stand for several proxies: AZ-NAS is scored by its four parts, aggregated over a population.
-GROUPS = {"az_nas": ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")}
+# Names that stand for several proxies: AZ-NAS is scored by its four parts and TE-NAS by its two, each
+# aggregated over a population (bench.proxies.correlation).
+GROUPS = {"az_nas": ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"),
+          "te_nas": ("te_nas_ntk", "te_nas_lr")}
 
 
 def register_proxy(name: str) -> Callable[[ProxyFn], ProxyFn]:
@@ -44,7 +48,7 @@ def register_proxy(name: str) -> Callable[[ProxyFn], ProxyFn]:
 
 def _load() -> None:
     # Importing the modules runs their @register_proxy decorators.
-    from nasrepro.bench.proxies import aznas, gradient, jacobian, meco, plain, synflow, zen, zico  # noqa: F401
+    from nasrepro.bench.proxies import aznas, gradient, jacobian, meco, plain, synflow, tenas, zen, zico  # noqa: F401
 
 
 def available_proxies() -> tuple[str, ...]:
