@@ -31,6 +31,7 @@ def test_tiny_grid_writes_table(tmp_path) -> None:  # noqa: ANN001
     rea, frz = df.iloc[0], df.iloc[1]
     assert rea["n_evals"] == 12 and (frz["n_evals"] == 12 or str(frz["n_frozen"]) == "10")  # early: all frozen
     assert rea["freeze_events"] == "-" and rea["saving_per_eval_pct"] == 0 and rea["win0_cost_ratio"] == 1
+    assert rea["cpu_saving_per_eval_pct"] == 0
     assert frz["win0_cost_ratio"] == 1  # the same first window in both runs
     if frz["freeze_events"] != "none" and frz["frozen_from_eval"] != "-":
         assert frz["flops_skipped_pct"] > 0
