@@ -155,6 +155,8 @@ def _row(run: dict[str, Any], table: Any, threshold: float, choices: tuple[int, 
     total = sum(table.flops(a) for a in archs)
     skipped = sum(table.prefix_flops(a, int(s["extra"].get("prefix_len", 0)))
                   for a, s in zip(archs, steps) if s["extra"].get("prefix_len"))
+    macs = [table.flops(a) - (table.prefix_flops(a, int(s["extra"]["prefix_len"])) if s["extra"].get("prefix_len") else 0)
+            for a, s in zip(archs, steps)]
     side = ledger_path(run["path"])
     timing = json.loads(side.read_text()) if side.exists() else {}
     last = steps[-1]["extra"]
@@ -177,6 +179,7 @@ def _row(run: dict[str, Any], table: Any, threshold: float, choices: tuple[int, 
         "win0_s_per_eval": float(cost[:pop].mean()),
         "flops_skipped_pct": round(100 * skipped / total, 1),
         "cpu_s": round(float(timing.get("cpu_s", np.nan)), 1), "wall_s": round(float(timing.get("wall_s", np.nan)), 1),
+        "_macs": macs, "_scores": [float(s["score"]) for s in steps],
     }
 
 
@@ -202,14 +205,28 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, runs_dir: 
     df["cpu_saving_per_eval_pct"] = [round(100 * (1 - c / base_cpu[k]), 1) for c, k in zip(cpu_per_eval, key)]
     df["win0_cost_ratio"] = [round(w / base.loc[k, "win0_s_per_eval"], 2) for w, k in zip(df["win0_s_per_eval"], key)]
     df["val_diff_pt"] = [round(v - base.loc[k, "best_val_top1"], 3) for v, k in zip(df["best_val_top1"], key)]
-    df = df.drop(columns="win0_s_per_eval")
+    # equal compute: REA's best search-val after the evaluations whose multiply-adds add up to REA+freeze's (cache
+    # included; machine-independent), i.e. what plain REA finds with the same work
+    ev, bv = [], []
+    for m, k, macs in zip(df["method"], key, df["_macs"]):
+        if m == "rea":
+            ev.append("-")
+            bv.append(np.nan)
+            continue
+        n = int(np.searchsorted(np.cumsum(base.loc[k, "_macs"]), sum(macs), side="right"))
+        ev.append(n)
+        bv.append(round(max(base.loc[k, "_scores"][:max(n, 1)]), 3))
+    df["rea_evals_same_macs"] = ev
+    df["val_diff_same_macs_pt"] = [round(b - v, 3) if np.isfinite(v) else "-" for b, v in zip(df["best_val_top1"], bv)]
+    df = df.drop(columns=["win0_s_per_eval", "_macs", "_scores"])
     cols = ["method", "P", "S", "seed", "n_evals", "n_unique", "freeze_events", "n_frozen", "frozen_from_eval",
-            "rule_would_freeze_window", "best_val_top1", "val_diff_pt", "test_top1", "search_s", "s_per_eval",
+            "rule_would_freeze_window", "best_val_top1", "val_diff_pt", "rea_evals_same_macs", "val_diff_same_macs_pt",
+            "test_top1", "search_s", "s_per_eval",
             "saving_per_eval_pct", "win0_cost_ratio", "flops_skipped_pct", "cpu_s", "cpu_saving_per_eval_pct", "wall_s"]
     df = df[cols]
     lines = ["| P, S | froze (runs) | saving per evaluation, % [95% CI over seeds] | CPU s saving per evaluation, % "
-             "| multiply-adds from cache, % | best search-val vs REA, pt [95% CI] | test top-1 vs REA, pt |",
-             "|---|---|---|---|---|---|---|"]
+             "| multiply-adds from cache, % | best search-val vs REA, pt [95% CI] | test top-1 vs REA, pt "
+             "| best search-val vs REA at the same multiply-adds, pt (REA evaluations) |", "|---|---|---|---|---|---|---|---|"]
     verdicts = []
     for pop, g in df[df["method"] == "rea+freeze"].groupby("P"):
         b = base.loc[pop].loc[g["seed"]]
@@ -219,11 +236,15 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, runs_dir: 
         froze = int((g["freeze_events"] != "none").sum())
         lines.append(f"| {pop}, {g['S'].iloc[0]} | {froze}/{len(g)} | {verdict(sv, '%', 1)} "
                      f"| {g['cpu_saving_per_eval_pct'].mean():.1f} | {g['flops_skipped_pct'].mean():.1f} | {verdict(vd)} "
-                     f"| {td:+.2f} |")
+                     f"| {td:+.2f} | {pd.to_numeric(g['val_diff_same_macs_pt']).mean():+.2f} "
+                     f"({', '.join(map(str, g['rea_evals_same_macs']))}) |")
         verdicts.append(f"P={pop}: freezing triggered in {froze}/{len(g)} runs (first frozen evaluation "
                         f"{', '.join(map(str, g['frozen_from_eval']))}); {sv['diff']:.1f}% less measured time "
                         f"({g['cpu_saving_per_eval_pct'].mean():.1f}% less CPU time) per evaluation; "
-                        f"best search-val {vd['diff']:+.2f} pt vs REA")
+                        f"best search-val {vd['diff']:+.2f} pt vs REA at the same evaluations, "
+                        f"{pd.to_numeric(g['val_diff_same_macs_pt']).mean():+.2f} pt vs REA at the same multiply-adds; "
+                        f"{g['n_unique'].mean():.0f} distinct subnets of {g['n_evals'].mean():.0f} evaluations "
+                        f"(REA {b['n_unique'].mean():.0f})")
     meta = runs[0]["meta"]
     opts = meta["settings"]["bench_options"]
     notes = [
@@ -239,6 +260,9 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, runs_dir: 
         "(BN recalibration + validation); `saving_per_eval_pct` vs REA of the same P and seed; `win0_cost_ratio`: "
         "window 0 (the same subnets in both runs) vs REA, far from 1 = the machine's speed moved between the runs; "
         "`flops_skipped_pct`: multiply-adds served from the prefix cache (machine-independent)",
+        "`rea_evals_same_macs`: how many evaluations of plain REA (same seed) add up to the multiply-adds REA+freeze "
+        "computed in all its evaluations; `val_diff_same_macs_pt`: REA+freeze's best search-val minus REA's best "
+        "within those evaluations (equal compute)",
         "`cpu_saving_per_eval_pct`: the run's CPU seconds (search and the final evaluation) per evaluation vs REA",
         f"cpu_s, wall_s: per run (ledger); total {df['cpu_s'].sum():.0f} s CPU, {df['wall_s'].sum():.0f} s wall",
         "", "## Summary (mean over seeds)", "", *lines, "", *[f"- {v}" for v in verdicts],
