@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from nasrepro.bench.draws import sampler
 
 Arch = tuple[int, ...]
 """An architecture: one integer choice per categorical decision (hashable, immutable)."""
@@ -73,19 +74,21 @@ class SearchSpace:
     # ---- moves -------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, max_tries: int = 10_000) -> Arch:
         """Uniform over valid architectures (rejection sampling under a constraint)."""
+        draw = sampler(rng)  # int(rng.integers(n)), same values and state, without numpy's per-call cost
         for _ in range(max_tries):
-            arch = tuple(int(rng.integers(n)) for n in self.choices)
+            arch = tuple([draw(n) for n in self.choices])
             if self.is_valid(arch):
                 return arch
         raise RuntimeError(f"no valid {self.name} architecture found in {max_tries} samples")
 
     def mutate(self, arch: Arch, rng: np.random.Generator, max_tries: int = 1_000) -> Arch:
         """Change one decision to a different option; always returns a different valid arch."""
+        draw = sampler(rng)  # int(rng.integers(n)), same values and state, without numpy's per-call cost
         for _ in range(max_tries):
-            i = int(rng.integers(len(self.choices)))
+            i = draw(len(self.choices))
             if self.choices[i] < 2:
                 continue
-            new = int(rng.integers(self.choices[i] - 1))
+            new = draw(self.choices[i] - 1)
             new += new >= arch[i]
             child = arch[:i] + (new,) + arch[i + 1 :]
             if self.is_valid(child):

@@ -94,19 +94,33 @@ class PoolExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: Any = None
+        self._froze = False
 
     def __enter__(self) -> PoolExecutor:
+        import gc
         from concurrent.futures import ProcessPoolExecutor
 
+        # What the driver holds (a benchmark table, its caches) goes to the collector's permanent
+        # generation before the workers fork: neither side's collections walk it, so the forked
+        # workers share those pages instead of copying them (the gc module's advice for fork()).
+        self._froze = gc.get_freeze_count() == 0  # someone else's freeze is theirs to undo
+        if self._froze:
+            gc.freeze()
         self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init,
                                          initargs=(os.getpid(),))
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None:
-            self._pool.shutdown(wait=True)
-        else:
-            self.terminate()
+        import gc
+
+        try:
+            if exc_type is None:
+                self._pool.shutdown(wait=True)
+            else:
+                self.terminate()
+        finally:
+            if self._froze:
+                gc.unfreeze()
 
     def terminate(self) -> None:
         """Cancel what has not started and kill the workers now (a second Ctrl-C is ignored meanwhile)."""

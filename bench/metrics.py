@@ -125,6 +125,110 @@ def summarize_runs(paths: Sequence[Path | str]) -> pd.DataFrame:
     return df[cols].sort_values(["dataset", "method", "seed"], kind="stable").reset_index(drop=True)
 
 
+def summary_records(paths: Sequence[Path | str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """:func:`summarize_runs` without pandas: its rows as dicts, in its row order, and its columns; from
+    each file's meta and final lines only (:func:`bench.runner.load_run_ends`)."""
+    from nasrepro.bench.runner import load_run_ends
+
+    rows: list[dict[str, Any]] = []
+    for p in paths:
+        run = load_run_ends(p)
+        meta, final = run["meta"], run["final"]
+        row = {
+            "method": meta.get("tag") or meta["method"],
+            "dataset": meta.get("dataset", ""),
+            "seed": meta["seed"],
+            "n_evals": final["n_evals"],
+            "cost_s": round(float(final["cost_s"]), 3),
+        }
+        row.update({k: v for k, v in final.items() if k.startswith("final_")})
+        rows.append(row)
+    seen: dict[str, None] = {}  # a DataFrame's columns: in order of appearance over the files
+    for r in rows:
+        seen.update(dict.fromkeys(r))
+    columns = [c for c in SUMMARY_COLUMNS if c in seen] + [c for c in seen if c not in SUMMARY_COLUMNS]
+    if not _plain(rows, ("dataset", "method"), ("seed",)):  # summarize_runs' order, from pandas itself
+        import pandas as pd
+
+        order = pd.DataFrame(rows).sort_values(["dataset", "method", "seed"], kind="stable").index
+        return [rows[i] for i in order], columns
+    return sorted(rows, key=lambda r: (r["dataset"], r["method"], r["seed"])), columns  # stable, as pandas
+
+
+def _kind(values: list[Any]) -> str | None:
+    """'str', 'int' or 'float' when every value is exactly of that type (a float may be NaN); None else."""
+    types = {type(v) for v in values}
+    if types == {str}:
+        return "str"
+    if types == {int} and all(-(2**63) <= v < 2**63 for v in values):
+        return "int"
+    if types == {float}:
+        return "float"
+    return None
+
+
+def _plain(records: Sequence[dict[str, Any]], str_cols: Sequence[str] = (), int_cols: Sequence[str] = ()) -> bool:
+    """Every row has every column, each column holds one plain type (see :func:`_kind`), and the
+    named columns are strings / ints: the cases whose pandas output is written here without pandas."""
+    if not records:
+        return False
+    keys = set(records[0])
+    if any(set(r) != keys for r in records):
+        return False
+    kinds = {c: _kind([r[c] for r in records]) for c in keys}
+    return (None not in kinds.values() and all(kinds.get(c) == "str" for c in str_cols)
+            and all(kinds.get(c) == "int" for c in int_cols))
+
+
+def summary_csv(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """``summary.csv``'s text for :func:`summary_records`' rows: what
+    ``summarize_runs(paths).to_csv(index=False)`` writes, byte for byte. Plain rows (:func:`_plain`) are
+    written with the csv module (floats as their repr, NaN as an empty field, as pandas writes a float64
+    column); any other rows are handed to pandas."""
+    import csv
+    import io
+
+    if not _plain(records, ("dataset", "method"), ("seed",)):
+        import pandas as pd
+
+        df = pd.DataFrame(list(records))[list(columns)]
+        df = df.sort_values(["dataset", "method", "seed"], kind="stable").reset_index(drop=True)
+        return df.to_csv(index=False)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([["" if v != v else repr(v) if type(v) is float else v for v in map(r.__getitem__, columns)]
+                      for r in records])
+    return buf.getvalue()
+
+
+def aggregate_records(records: Sequence[dict[str, Any]], columns: Sequence[str],
+                      by: Sequence[str] = ("dataset", "method")) -> list[dict[str, Any]]:
+    """:func:`aggregate` over :func:`summary_records`' rows, as a list of its rows (same numbers: numpy's
+    sums, as pandas' ``mean``/``std`` with ``skipna=False`` compute them); irregular rows go to pandas."""
+    value_cols = [c for c in ("final_val_acc", "final_test_acc", "n_evals", "cost_s") if records and c in records[0]]
+    if not _plain(records, tuple(by)) or any(_kind([r[c] for r in records]) == "str" for c in value_cols):
+        import pandas as pd
+
+        agg = aggregate(pd.DataFrame(list(records))[list(columns)], by)
+        return agg.to_dict("records")
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(tuple(r[k] for k in by), []).append(r)
+    out = []
+    for key in sorted(groups):
+        rows = groups[key]
+        row: dict[str, Any] = dict(zip(by, key))
+        row["runs"] = len(rows)
+        for c in value_cols:
+            v = np.array([r[c] for r in rows], dtype=np.float64)
+            mean = v.sum(dtype=np.float64) / len(v)
+            row[f"{c}_mean"] = float(mean)
+            row[f"{c}_std"] = float(np.sqrt(((mean - v) ** 2).sum(dtype=np.float64) / len(v)))
+        out.append(row)
+    return out
+
+
 def aggregate(summary: pd.DataFrame, by: Sequence[str] = ("dataset", "method")) -> pd.DataFrame:
     """Mean and std (ddof=0, as NB201 reports) of the final accuracies per group."""
     value_cols = [c for c in ("final_val_acc", "final_test_acc", "n_evals", "cost_s") if c in summary]

@@ -26,9 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -38,7 +39,14 @@ import numpy as np
 from nasrepro.bench.core import Arch, Benchmark, Record, SearchSpace
 from nasrepro.bench.io import atomic_write_jsonl, atomic_write_text, file_fingerprint, read_jsonl
 from nasrepro.bench.registry import make_benchmark
-from nasrepro.methods.base import Method, apply_wrappers, make_method, resolve_method, resolve_wrapper
+from nasrepro.methods.base import (
+    Method,
+    Resolved,
+    apply_wrappers,
+    make_method,
+    resolve_method,
+    resolve_wrapper,
+)
 
 FORMAT_VERSION = 2
 MAX_EVALS = 10_000_000
@@ -125,6 +133,23 @@ def run_search(
     ``wrappers`` are wrapper specs (``"warmup:n=1000,proxy=params"``) applied innermost first;
     ``wrap`` is a callable wrapper for code that builds its own (applied after them).
     """
+    steps, final, meta, method, timing, _ = _run(benchmark, method_name, seed, budget, params, wrap, max_steps,
+                                                 wrappers)
+    return RunResult([Record(k, *row) for k, row in enumerate(steps)], final, meta, method, timing)
+
+
+def _run(
+    benchmark: Benchmark,
+    method_name: str,
+    seed: int,
+    budget: Budget | str,
+    params: dict[str, Any] | None = None,
+    wrap: Wrapper | None = None,
+    max_steps: int = 1_000_000,
+    wrappers: tuple[str, ...] = (),
+) -> tuple[list[_Step], dict[str, Any], dict[str, Any], Method, dict[str, Any], Resolved]:
+    """:func:`run_search` with the trajectory as tuples (a grid encodes them without Record objects), and
+    the resolved method."""
     if isinstance(budget, str):
         budget = Budget.parse(budget)
     resolved = resolve_method(method_name, params)
@@ -134,40 +159,9 @@ def run_search(
     method = apply_wrappers(method, benchmark, wrappers)
     if wrap is not None:
         method = wrap(method, benchmark.space, m_rng)
-    records: list[Record] = []
-    cum = 0.0
-    best_arch: Arch | None = None
-    best_score = -math.inf
     t0, c0 = time.perf_counter(), time.process_time()
-    while not budget.exhausted(len(records), cum) and len(records) < max_steps:
-        if records and method.done():
-            break
-        arch = method.ask()
-        arch = benchmark.space.check(arch)
-        obs = benchmark.query(arch, b_rng)
-        if not (math.isfinite(obs.cost_s) and obs.cost_s >= 0):
-            raise ValueError(f"benchmark returned cost {obs.cost_s} for {arch}: costs must be finite and >= 0")
-        method.tell(arch, obs)
-        hints = method.hints()
-        if hints:
-            benchmark.announce(hints)
-        cum += obs.cost_s
-        if obs.score > best_score:
-            best_arch, best_score = arch, obs.score
-        assert best_arch is not None
-        records.append(
-            Record(
-                step=len(records),
-                arch=benchmark.space.to_str(arch),
-                score=float(obs.score),
-                cost_s=float(obs.cost_s),
-                cum_cost_s=cum,
-                incumbent=benchmark.space.to_str(best_arch),
-                incumbent_score=float(best_score),
-                extra={**obs.info, **method.step_info()},
-            )
-        )
-    if not records:
+    steps = _search(benchmark, method, budget, b_rng, max_steps)
+    if not steps:
         raise ValueError(f"budget {budget} allowed no evaluation; give a larger budget")
     found = method.recommend()
     final = {"final_arch": benchmark.space.to_str(found)}
@@ -190,7 +184,52 @@ def run_search(
     ledger = benchmark.ledger()
     if ledger:
         timing["ledger"] = ledger
-    return RunResult(records, final, meta, method, timing)
+    return steps, final, meta, method, timing, resolved
+
+
+_Step = tuple[str, float, float, float, str, float, dict[str, Any]]
+"""A trajectory line as :func:`_search` makes it: the fields of :class:`Record` after ``step``."""
+
+
+def _search(benchmark: Benchmark, method: Method, budget: Budget, b_rng: np.random.Generator,
+            max_steps: int) -> list[_Step]:
+    """The ask / check / query / tell loop of :func:`run_search` (the tabular grid's hot path: 50,000
+    evaluations of 500 runs take as long as the rest of the command together)."""
+    space = benchmark.space
+    check, query, to_str = space.check, benchmark.query, space.to_str
+    ask, tell, done, hints, step_info = method.ask, method.tell, method.done, method.hints, method.step_info
+    exhausted, isfinite = budget.exhausted, math.isfinite
+    steps: list[_Step] = []
+    append = steps.append
+    cum = 0.0
+    best_arch: Arch | None = None
+    best_score = -math.inf
+    best_str = ""
+    strs: dict[Arch, str] = {}  # to_str is a pure function of the (checked) cell: once per cell and run
+    n = 0
+    while not exhausted(n, cum) and n < max_steps:
+        if n and done():
+            break
+        arch = check(ask())
+        obs = query(arch, b_rng)
+        cost = obs.cost_s
+        if not (isfinite(cost) and cost >= 0):
+            raise ValueError(f"benchmark returned cost {cost} for {arch}: costs must be finite and >= 0")
+        tell(arch, obs)
+        announced = hints()
+        if announced:
+            benchmark.announce(announced)
+        cum += cost
+        score = obs.score
+        text = strs.get(arch)
+        if text is None:
+            text = strs[arch] = to_str(arch)
+        if score > best_score:
+            best_arch, best_score, best_str = arch, score, text
+        assert best_arch is not None
+        append((text, float(score), float(cost), cum, best_str, float(best_score), {**obs.info, **step_info()}))
+        n += 1
+    return steps
 
 
 # ---------------------------------------------------------------------------- identity
@@ -304,11 +343,13 @@ def _options_identity(spec: RunSpec) -> dict[str, Any]:
     return {k: ("<run state>" if k in state else identity(v)) for k, v in sorted(dict(spec.bench_options).items())}
 
 
-def settings(spec: RunSpec) -> dict[str, Any]:
-    """What must agree between a finished run's file and a request to resume it (see module doc)."""
+def settings(spec: RunSpec, resolved: Resolved | None = None) -> dict[str, Any]:
+    """What must agree between a finished run's file and a request to resume it (see module doc).
+    ``resolved``: ``resolve_method(spec.method, dict(spec.params))`` when the caller has it already."""
     from nasrepro.bench.provenance import package_version
 
-    resolved = resolve_method(spec.method, dict(spec.params))
+    if resolved is None:
+        resolved = resolve_method(spec.method, dict(spec.params))
     return _jsonable({
         "format": FORMAT_VERSION,
         "version": package_version(),
@@ -370,26 +411,101 @@ def check_existing(spec: RunSpec, out_dir: Path, redo_stale: bool = False,
     )
 
 
+def _computed(spec: RunSpec) -> tuple[dict[str, Any], list[_Step], dict[str, Any], dict[str, Any]]:
+    """Run ``spec``: (meta row, steps, final row, measured timing)."""
+    benchmark = _cached_benchmark(spec.bench, spec.bench_options)
+    steps, final, meta, _, timing, resolved = _run(benchmark, spec.method, spec.seed, Budget.parse(spec.budget),
+                                                   dict(spec.params), wrappers=spec.wrappers)
+    meta = {**meta, "type": "meta", "tag": spec.label, "group": spec.group, "settings": settings(spec, resolved)}
+    return meta, steps, {"type": "final", "n_evals": len(steps), "cost_s": steps[-1][3], **final}, timing
+
+
+def _step_row(k: int, row: _Step) -> dict[str, Any]:
+    arch, score, cost, cum, incumbent, incumbent_score, extra = row
+    return {"type": "step", "step": k, "arch": arch, "score": score, "cost_s": cost, "cum_cost_s": cum,
+            "incumbent": incumbent, "incumbent_score": incumbent_score, "extra": extra}
+
+
 def compute(spec: RunSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Worker side of a grid: run ``spec``, return (trajectory rows, measured timing); writes nothing."""
-    benchmark = _cached_benchmark(spec.bench, spec.bench_options)
-    result = run_search(benchmark, spec.method, spec.seed, Budget.parse(spec.budget), dict(spec.params),
-                        wrappers=spec.wrappers)
-    meta = {**result.meta, "type": "meta", "tag": spec.label, "group": spec.group, "settings": settings(spec)}
-    rows: list[dict[str, Any]] = [meta]
-    # Field by field, not dataclasses.asdict: asdict deep-copies every value (a third of a tabular grid's time)
-    rows += [{"type": "step", "step": r.step, "arch": r.arch, "score": r.score, "cost_s": r.cost_s,
-              "cum_cost_s": r.cum_cost_s, "incumbent": r.incumbent, "incumbent_score": r.incumbent_score,
-              "extra": r.extra} for r in result.records]
-    rows.append({"type": "final", "n_evals": result.n_evals, "cost_s": result.cost_s, **result.final})
-    return rows, result.timing
+    meta, steps, last, timing = _computed(spec)
+    return [meta, *(_step_row(k, row) for k, row in enumerate(steps)), last], timing
 
 
-def write_result(spec: RunSpec, out_dir: Path, rows: list[dict[str, Any]], timing: dict[str, Any]) -> Path:
-    """Driver side: the ledger first, then the trajectory (whose existence marks the run finished)."""
+def compute_text(spec: RunSpec) -> tuple[str, dict[str, Any]]:
+    """:func:`compute` with the rows already encoded: the trajectory file's text (what
+    ``atomic_write_jsonl`` writes for :func:`compute`'s rows, byte for byte). A grid's workers encode,
+    so the driver only writes, and a result crosses the process boundary as one string."""
+    meta, steps, last, timing = _computed(spec)
+    return json.dumps(meta, sort_keys=True) + "\n" + _steps_text(steps) + json.dumps(last, sort_keys=True) + "\n", timing
+
+
+def _compute_texts(specs: tuple[RunSpec, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """A chunk of a grid's runs in one worker task (see :func:`compute_text`)."""
+    return [compute_text(spec) for spec in specs]
+
+
+_frepr = float.__repr__
+_jstr = json.encoder.encode_basestring_ascii
+_JSTR: dict[str, str] = {}  # a cell string -> its JSON form (a grid writes each one many times)
+
+
+def _extra_encoder() -> Callable[[Any, int], Any] | None:
+    from json.encoder import c_make_encoder, encode_basestring_ascii
+
+    if c_make_encoder is None:  # pragma: no cover - CPython has the C encoder
+        return None
+    # as json.dumps(sort_keys=True) nests a dict, without the per-call encoder set-up; no circular check
+    # (a circular or unencodable value raises here and the step is redone with json.dumps, which says why)
+    return c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ",
+                          True, False, True)
+
+
+_EXTRA = _extra_encoder()
+
+
+def _steps_text(steps: list[_Step]) -> str:
+    """The step lines of a trajectory file: ``json.dumps(_step_row(k, row), sort_keys=True)`` each, byte
+    for byte. The usual step (finite floats, a dict of extras) is written from a template, its strings
+    and extras by json's own encoders; any other goes through ``json.dumps`` (which raises what it raises)."""
+    frepr, jstr, cache, enc = _frepr, _jstr, _JSTR, _EXTRA
+    if len(cache) > 100_000:
+        cache.clear()
+    lines: list[str] = []
+    append = lines.append
+    for k, (arch, score, cost, cum, incumbent, incumbent_score, extra) in enumerate(steps):
+        try:
+            # score, cost and incumbent_score are float() of the observation's; cum is their running sum
+            if not (enc is not None and cum.__class__ is float and extra.__class__ is dict
+                    and (score - score) + (cost - cost) + (cum - cum) + (incumbent_score - incumbent_score) == 0.0):
+                raise TypeError  # NaN, an infinity or another type: json.dumps
+            a = cache.get(arch)
+            if a is None:
+                a = cache[arch] = jstr(arch)
+            b = cache.get(incumbent)
+            if b is None:
+                b = cache[incumbent] = jstr(incumbent)
+            append(f'{{"arch": {a}, "cost_s": {frepr(cost)}, "cum_cost_s": {frepr(cum)}, '
+                   f'"extra": {"".join(enc(extra, 0))}, "incumbent": {b}, '
+                   f'"incumbent_score": {frepr(incumbent_score)}, "score": {frepr(score)}, "step": {k}, '
+                   '"type": "step"}\n')
+            continue
+        except Exception:  # noqa: BLE001 - other types, or an error json.dumps will name (below)
+            pass
+        append(json.dumps(_step_row(k, (arch, score, cost, cum, incumbent, incumbent_score, extra)),
+                          sort_keys=True) + "\n")
+    return "".join(lines)
+
+
+def write_result(spec: RunSpec, out_dir: Path, rows: list[dict[str, Any]] | str, timing: dict[str, Any]) -> Path:
+    """Driver side: the ledger first, then the trajectory (whose existence marks the run finished).
+    ``rows``: :func:`compute`'s rows, or :func:`compute_text`'s text."""
     path = spec.path(out_dir)
     atomic_write_text(ledger_path(path), json.dumps(_jsonable(timing), sort_keys=True) + "\n", durable=False)
-    atomic_write_jsonl(path, rows, durable=False)
+    if isinstance(rows, str):
+        atomic_write_text(path, rows, durable=False)
+    else:
+        atomic_write_jsonl(path, rows, durable=False)
     return path
 
 
@@ -421,11 +537,54 @@ def remove_leftovers(specs: Iterable[RunSpec], out_dir: Path) -> None:
     """Delete the temporary files a killed driver left while writing these (unfinished) runs: every
     such file belongs to a run whose trajectory does not exist yet, so the rerun ends with exactly the
     files of an uninterrupted grid."""
+    names: dict[Path, set[str]] = {}  # folder -> the file names whose leftovers go
     for spec in specs:
         path = spec.path(out_dir)
-        for name in (path.name, ledger_path(path).name):
-            for tmp in path.parent.glob(f".{name}.*.tmp"):
+        names.setdefault(path.parent, set()).update((path.name, ledger_path(path).name))
+    for folder, wanted in names.items():  # one listing per folder, not a glob per file (1,000 for 500 runs)
+        plain = {n for n in wanted if not any(c in n for c in "*?[")}
+        for name in wanted - plain:  # a name glob would read as a pattern: glob, as ever
+            for tmp in folder.glob(f".{name}.*.tmp"):
                 tmp.unlink(missing_ok=True)
+        try:
+            entries = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:  # = glob(".NAME.*.tmp") for each plain NAME: ".", NAME, ".", anything, ".tmp"
+            if not (entry.startswith(".") and entry.endswith(".tmp")):
+                continue
+            core = entry[1:]
+            dot = core.find(".")
+            while dot >= 0:
+                if core[:dot] in plain and len(entry) >= dot + 6:
+                    (folder / entry).unlink(missing_ok=True)
+                    break
+                dot = core.find(".", dot + 1)
+
+
+class _Chunks:
+    """A grid's runs as consecutive chunks for a process pool, each of about ``target_s`` wall seconds by
+    the runs measured so far (one run per chunk until some are, at most ``most``). 500 tabular runs of
+    ~3 ms go 16 at a time (a pool task costs ~0.25 ms of its own); runs of a second or more go one by one,
+    as before, so an interrupt drops no more than the runs in flight and the grid's end stays balanced."""
+
+    def __init__(self, todo: list[RunSpec], target_s: float = 0.05, most: int = 16) -> None:
+        self.todo, self.target_s, self.most = todo, target_s, most
+        self.n, self.wall = 0, 0.0
+
+    def note(self, timing: dict[str, Any]) -> None:
+        self.n += 1
+        self.wall += max(float(timing.get("wall_s", 0.0) or 0.0), 0.0)
+
+    def __iter__(self) -> Iterator[tuple[RunSpec, ...]]:
+        i = 0
+        while i < len(self.todo):
+            size = 1
+            if self.n:
+                per_run = self.wall / self.n
+                size = self.most if per_run * self.most <= self.target_s else max(1, int(self.target_s / per_run))
+            yield tuple(self.todo[i:i + size])
+            i += size
 
 
 def run_grid(
@@ -442,7 +601,7 @@ def run_grid(
     ``executor``: ``local`` (this process, or a pool of ``workers`` processes) or ``ray`` (a Ray
     cluster at ``address``). Workers return results; only this process writes files.
     """
-    from nasrepro.bench.executors import make_executor
+    from nasrepro.bench.executors import PoolExecutor, make_executor
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -453,9 +612,17 @@ def run_grid(
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs", unit="run", disable=not progress)
     try:
         with ex:
-            for spec, (rows, timing) in ex.imap_unordered(compute, todo):
-                write_result(spec, out_dir, rows, timing)
-                bar.update()
+            if isinstance(ex, PoolExecutor):  # quick runs go in chunks: a task's own cost paid per chunk
+                chunks = _Chunks(todo)
+                for chunk, results in ex.imap_unordered(_compute_texts, chunks):
+                    for spec, (text, timing) in zip(chunk, results):
+                        write_result(spec, out_dir, text, timing)
+                        chunks.note(timing)
+                        bar.update()
+            else:
+                for spec, (text, timing) in ex.imap_unordered(compute_text, todo):
+                    write_result(spec, out_dir, text, timing)
+                    bar.update()
     finally:
         bar.close()
     return [s.path(out_dir) for s in specs]
@@ -471,3 +638,42 @@ def load_run(path: Path | str) -> dict[str, Any]:
     if not rows or kinds[0] != "meta" or kinds[-1] != "final":
         raise ValueError(f"{path} is not a complete nasrepro run file; delete it to rerun that run")
     return {"meta": rows[0], "steps": rows[1:-1], "final": rows[-1]}
+
+
+def load_run_ends(path: Path | str) -> dict[str, Any]:
+    """A trajectory file's meta and final lines, ``{'meta': ..., 'final': ...}``, without decoding the
+    steps between them (a summary of 500 runs needs 2 of their ~100 lines each). A file whose first and
+    last lines are not a run's meta and final -> ValueError, worded as :func:`load_run` words it; unlike
+    :func:`load_run`, a damaged line between them goes unnoticed here."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        ends = _first_last_lines(data)
+        meta, final = (json.loads(ends[0]), json.loads(ends[1])) if ends else (None, None)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read run file {path}: {err}; delete it to rerun that run") from None
+    if not (isinstance(meta, dict) and isinstance(final, dict) and meta.get("type") == "meta"
+            and final.get("type") == "final"):
+        raise ValueError(f"{path} is not a complete nasrepro run file; delete it to rerun that run")
+    return {"meta": meta, "final": final}
+
+
+def _first_last_lines(data: bytes) -> tuple[bytes, bytes] | None:
+    """The first and the last non-blank line of ``data`` (None without two distinct ones)."""
+    start = 0
+    first = b""
+    while start <= len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        if data[start:end].strip():
+            first = data[start:end]
+            break
+        start = end + 1
+    stop = len(data)
+    while stop > start + len(first):
+        cut = data.rfind(b"\n", 0, stop)
+        line = data[cut + 1:stop]
+        if line.strip():
+            return (first, line) if cut + 1 > start else None
+        stop = max(cut, 0)
+    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -238,7 +239,7 @@ class Method:
         return bool(self.__dict__.get("_is_setup", False))
 
     def _ensure_setup(self) -> None:
-        if not self.is_setup:
+        if not self.__dict__.get("_is_setup", False):  # = not self.is_setup (called twice per ask)
             self.history: list[tuple[Arch, float]] = []
             self._warm_queue: list[Arch] = []
             self._setup()
@@ -250,14 +251,18 @@ class Method:
     # -- the protocol ------------------------------------------------------------
     def ask(self) -> Arch:
         self._ensure_setup()
-        queued = self._pop_queued()
-        return queued if queued is not None else self._ask()
+        if self._warm_queue or type(self)._pop_queued is not Method._pop_queued:  # else it gives None
+            queued = self._pop_queued()
+            if queued is not None:
+                return queued
+        return self._ask()
 
     def tell(self, arch: Arch, obs: Observation) -> None:
         self._ensure_setup()
-        if not np.isfinite(obs.score):
+        score = obs.score
+        if not (math.isfinite(score) if score.__class__ is float else np.isfinite(score)):
             raise ValueError(f"non-finite score {obs.score} for {arch}: fix the benchmark or proxy")
-        self.history.append((arch, float(obs.score)))
+        self.history.append((arch, float(score)))
         self._tell(arch, obs)
 
     def recommend(self) -> Arch:

@@ -24,6 +24,7 @@ from collections import deque
 
 import numpy as np
 from nasrepro.bench.core import Arch, Observation, SearchSpace
+from nasrepro.bench.draws import sampler
 from nasrepro.methods.base import Method, register
 
 
@@ -63,10 +64,14 @@ class AgingEvolution(Method):
     def _parent(self) -> Arch:
         pop = self._population
         if self.sample_with_replacement:
-            picks = [int(self.rng.integers(len(pop))) for _ in range(self.sample_size)]
+            draw, n = sampler(self.rng), len(pop)  # = int(self.rng.integers(n)), without numpy's call overhead
+            picks = [draw(n) for _ in range(self.sample_size)]
         else:
             picks = sorted(int(i) for i in self.rng.choice(len(pop), self.sample_size, replace=False))
-        best = max(picks, key=lambda i: pop[i][1])  # first maximum in draw order
+        best, best_score = picks[0], pop[picks[0]][1]
+        for i in picks[1:]:  # the first maximum in draw order, as max(picks, key=score) gives
+            if pop[i][1] > best_score:
+                best, best_score = i, pop[i][1]
         return pop[best][0]
 
     def _ask(self) -> Arch:

@@ -27,6 +27,7 @@ import importlib
 import os
 import pkgutil
 import sys
+from collections.abc import Sequence
 from types import ModuleType
 
 from nasrepro import reproduce
@@ -57,7 +58,15 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names (its first word that is not an option), or None."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the ``argv`` it will parse, the ``reproduce`` and ``speed`` groups import
+    their modules (every ``repro_*`` and ``speed_*`` file) only when ``argv`` names that group or none."""
+    lazy = argv is not None and _command(argv) not in (None, "reproduce", "speed")
     parser = OneLineParser(
         prog="nasrepro",
         description="NAS benchmark-and-reproduction suite: search methods, benchmarks, paper reproductions.",
@@ -66,8 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for mod in _modules("cmd_"):
         mod.register(sub)
-    _add_group(sub, "reproduce", "reproduction", "regenerate a paper's table or figure", reproductions())
-    _add_group(sub, "speed", "speed", "measure nasrepro's own speed (results/speed/NAME.md, .csv)", speeds())
+    _add_group(sub, "reproduce", "reproduction", "regenerate a paper's table or figure",
+               {} if lazy else reproductions())
+    _add_group(sub, "speed", "speed", "measure nasrepro's own speed (results/speed/NAME.md, .csv)",
+               {} if lazy else speeds())
     return parser
 
 
@@ -83,7 +94,7 @@ def _add_group(sub: argparse._SubParsersAction, command: str, dest: str, help_te
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

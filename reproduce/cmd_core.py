@@ -8,18 +8,14 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:  # pandas loads where a summary is written, not for `nasrepro --help`
-    import pandas as pd
-
 from nasrepro.bench.io import atomic_write_text
-from nasrepro.bench.metrics import aggregate, fmt_pm, summarize_runs
+from nasrepro.bench.metrics import aggregate_records, fmt_pm, summary_csv, summary_records
 from nasrepro.bench.paths import check_out_dir
 from nasrepro.bench.registry import benchmarks, make_benchmark
-from nasrepro.bench.runner import Budget, RunSpec, load_run, run_grid
+from nasrepro.bench.runner import Budget, RunSpec, run_grid
 from nasrepro.methods import make_method, registry
 
 # Default budgets follow each benchmark's paper protocol (NB201: 12,000 simulated seconds).
@@ -114,36 +110,39 @@ def bench_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-def write_summary(paths: list[Path], out: Path) -> pd.DataFrame:
+def write_summary(paths: list[Path], out: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """``summary.csv`` (and ``ledger.csv``) over *every* finished run under ``out``, not only the latest
-    command's: a second command into the same folder adds rows, it never drops earlier ones."""
-    import pandas as pd
-    from nasrepro.bench.runner import ledger_path
+    command's: a second command into the same folder adds rows, it never drops earlier ones. Returns the
+    summary's rows and columns (:func:`bench.metrics.summary_records`; the CSV is what pandas writes for
+    them, without loading pandas for the usual runs)."""
+    from nasrepro.bench.runner import ledger_path, load_run_ends
 
     every = sorted({*map(Path, paths), *out.rglob("seed*.jsonl")})
-    summary = summarize_runs(every)
-    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    records, columns = summary_records(every)
+    atomic_write_text(out / "summary.csv", summary_csv(records, columns))
     ledgers = []
     for p in every:  # measured cost breakdowns (supernet: seconds per phase, energy, cache bytes)
         side = ledger_path(p)
         timing = json.loads(side.read_text()) if side.exists() else {}
         if timing.get("ledger"):
-            meta = load_run(p)["meta"]
+            meta = load_run_ends(p)["meta"]
             ledgers.append({"method": meta.get("tag") or meta["method"], "seed": meta["seed"], **timing["ledger"]})
     if ledgers:
+        import pandas as pd
+
         atomic_write_text(out / "ledger.csv", pd.DataFrame(ledgers).to_csv(index=False))
-    return summary
+    return records, columns
 
 
-def print_summary(summary: pd.DataFrame, provenance: dict[str, str]) -> None:
-    agg = aggregate(summary)
+def print_summary(summary: tuple[list[dict[str, Any]], list[str]], provenance: dict[str, str]) -> None:
+    agg = aggregate_records(*summary)
     print()
     for key, value in provenance.items():
         print(f"  {key}: {value}")
     head = f"{'dataset':<16}{'method':<22}{'runs':>5}  {'evals':>8}  {'val acc':>13}  {'test acc':>13}"
     print(head)
     print("-" * len(head))
-    for _, r in agg.iterrows():
+    for r in agg:
         val = fmt_pm(r.get("final_val_acc_mean", float("nan")), r.get("final_val_acc_std", 0.0))
         test = fmt_pm(r.get("final_test_acc_mean", float("nan")), r.get("final_test_acc_std", 0.0))
         print(f"{r['dataset']:<16}{r['method']:<22}{r['runs']:>5}  {r['n_evals_mean']:>8.1f}  {val:>13}  {test:>13}")

@@ -23,7 +23,9 @@ import itertools
 import random
 from functools import lru_cache
 
+import numpy as np
 from nasrepro.bench.core import Arch, SearchSpace
+from nasrepro.bench.draws import sampler
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -99,6 +101,28 @@ def _canonical_archs() -> dict[Arch, Arch]:
 
 
 _STR_CACHE: dict[Arch, str] = {}
+
+
+@lru_cache(maxsize=1)
+def _node_parts() -> tuple[dict[str, Arch], ...]:
+    """Per node j = 1, 2, 3: every valid ``|op~0|...|op~(j-1)|`` part of a cell string -> its ops."""
+    return tuple({"|" + "|".join(f"{OPS[c]}~{i}" for i, c in enumerate(ops)) + "|": ops
+                  for ops in itertools.product(range(len(OPS)), repeat=j)} for j in (1, 2, 3))
+
+
+@lru_cache(maxsize=1)
+def _part_strings() -> tuple[dict[Arch, str], ...]:
+    """:func:`_node_parts` inverted: per node, its ops -> the part of the cell string."""
+    return tuple({ops: text for text, ops in parts.items()} for parts in _node_parts())
+
+
+def str_to_index(text: str) -> int:
+    """``arch_to_index(from_str(text))`` for a well-formed cell string, by three dictionary lookups (a
+    table of 15,625 rows reads one per row); anything else -> ``KeyError`` or ``ValueError`` (call
+    :func:`from_str` for the one-line message)."""
+    a, b, c = text.strip().split("+")
+    n1, n2, n3 = _node_parts()
+    return _official_index()[n1[a] + n2[b] + n3[c]]
 
 
 def index_to_arch(index: int) -> Arch:
@@ -209,11 +233,14 @@ def flops_m(arch: Arch, num_classes: int = 10, input_size: int = 32) -> float:
     return total / 1e6
 
 
+_CHOICES = (len(OPS),) * len(EDGES)
+
+
 class NB201Space(SearchSpace):
     """6 edges x 5 ops; string form and moves as in the official NB201 API."""
 
     name = "nb201"
-    choices = (len(OPS),) * len(EDGES)
+    choices = _CHOICES
 
     def check(self, arch: Arch) -> Arch:
         # Fast path, unless a subclass adds a constraint: a valid cell given as a tuple is one dict lookup.
@@ -224,13 +251,27 @@ class NB201Space(SearchSpace):
                 pass
         return super().check(arch)
 
+    def mutate(self, arch: Arch, rng: np.random.Generator, max_tries: int = 1_000) -> Arch:
+        # SearchSpace.mutate's first try, which always succeeds here: for a checked cell (the canonical
+        # tuple itself) of the unconstrained space, every change of one op to another is a cell. The
+        # same two draws; anything else (a constraint, another tuple) takes the general loop.
+        if (type(self).is_valid is SearchSpace.is_valid and self.choices == _CHOICES and type(arch) is tuple
+                and _canonical_archs().get(arch) is arch):
+            draw = sampler(rng)
+            i = draw(6)  # = draw(len(self.choices)); every decision has 5 options, so no retry
+            new = draw(4)
+            new += new >= arch[i]
+            return arch[:i] + (new,) + arch[i + 1 :]
+        return super().mutate(arch, rng, max_tries)
+
     def to_str(self, arch: Arch) -> str:
         # The runner writes two strings per evaluation: each cell's is built once per process.
         arch = self.check(arch)
         try:
             return _STR_CACHE[arch]
-        except KeyError:
-            text = _STR_CACHE[arch] = to_str(arch)
+        except KeyError:  # = to_str(arch) for a checked cell, from its three node parts
+            p1, p2, p3 = _part_strings()
+            text = _STR_CACHE[arch] = f"{p1[arch[:1]]}+{p2[arch[1:3]]}+{p3[arch[3:]]}"
             return text
 
     def from_str(self, text: str) -> Arch:

