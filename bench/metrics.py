@@ -102,6 +102,19 @@ def bootstrap_ci(
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def _summary_row(meta: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
+    """One run's summary.csv row (accuracies in percent), from its meta and final lines."""
+    row = {
+        "method": meta.get("tag") or meta["method"],
+        "dataset": meta.get("dataset", ""),
+        "seed": meta["seed"],
+        "n_evals": final["n_evals"],
+        "cost_s": round(float(final["cost_s"]), 3),
+    }
+    row.update({k: v for k, v in final.items() if k.startswith("final_")})
+    return row
+
+
 def summarize_runs(paths: Sequence[Path | str]) -> pd.DataFrame:
     """One row per run file: the summary.csv schema (accuracies in percent)."""
     import pandas as pd
@@ -110,16 +123,7 @@ def summarize_runs(paths: Sequence[Path | str]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for p in paths:
         run = load_run(p)
-        meta, final = run["meta"], run["final"]
-        row = {
-            "method": meta.get("tag") or meta["method"],
-            "dataset": meta.get("dataset", ""),
-            "seed": meta["seed"],
-            "n_evals": final["n_evals"],
-            "cost_s": round(float(final["cost_s"]), 3),
-        }
-        row.update({k: v for k, v in final.items() if k.startswith("final_")})
-        rows.append(row)
+        rows.append(_summary_row(run["meta"], run["final"]))
     df = pd.DataFrame(rows)
     cols = [c for c in SUMMARY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in SUMMARY_COLUMNS]
     return df[cols].sort_values(["dataset", "method", "seed"], kind="stable").reset_index(drop=True)
@@ -133,16 +137,7 @@ def summary_records(paths: Sequence[Path | str]) -> tuple[list[dict[str, Any]], 
     rows: list[dict[str, Any]] = []
     for p in paths:
         run = load_run_ends(p)
-        meta, final = run["meta"], run["final"]
-        row = {
-            "method": meta.get("tag") or meta["method"],
-            "dataset": meta.get("dataset", ""),
-            "seed": meta["seed"],
-            "n_evals": final["n_evals"],
-            "cost_s": round(float(final["cost_s"]), 3),
-        }
-        row.update({k: v for k, v in final.items() if k.startswith("final_")})
-        rows.append(row)
+        rows.append(_summary_row(run["meta"], run["final"]))
     seen: dict[str, None] = {}  # a DataFrame's columns: in order of appearance over the files
     for r in rows:
         seen.update(dict.fromkeys(r))
