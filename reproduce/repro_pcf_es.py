@@ -92,7 +92,8 @@ def variants(args: argparse.Namespace, rate: float) -> list[tuple[str, str, dict
     ]
 
 
-def build_specs(args: argparse.Namespace, ckpt: str | None, seeds: list[int], rate: float) -> list[RunSpec]:
+def supernet_options(args: argparse.Namespace, ckpt: str | None) -> dict[str, Any]:
+    """The supernet benchmark options a supernet reproduction's flags give (shared with rea-freeze)."""
     from nasrepro.bench.supernet.benchmark import resolve_device
 
     base: dict[str, Any] = {"config": args.config, "device": resolve_device(args.device), "cache_mb": float(args.cache_mb)}
@@ -101,6 +102,11 @@ def build_specs(args: argparse.Namespace, ckpt: str | None, seeds: list[int], ra
             base[key] = value
     if args.cost != "measured":
         base["cost"] = args.cost
+    return base
+
+
+def build_specs(args: argparse.Namespace, ckpt: str | None, seeds: list[int], rate: float) -> list[RunSpec]:
+    base = supernet_options(args, ckpt)
 
     def spec(tag: str, method: str, seed: int, budget: int, params: dict[str, Any], opts: dict[str, Any]) -> RunSpec:
         return RunSpec("supernet", method, seed, f"{budget}evals", tuple(sorted({**base, **opts}.items())),

@@ -85,14 +85,9 @@ def _check_args(args: argparse.Namespace) -> tuple[list[int], list[tuple[int, in
 
 def build_specs(args: argparse.Namespace, ckpt: str | None, seeds: list[int],
                 settings: list[tuple[int, int]]) -> list[RunSpec]:
-    from nasrepro.bench.supernet.benchmark import resolve_device
+    from nasrepro.reproduce.repro_pcf_es import supernet_options
 
-    base: dict[str, Any] = {"config": args.config, "device": resolve_device(args.device), "cache_mb": float(args.cache_mb)}
-    for key, value in (("checkpoint", ckpt), ("data_root", args.data_root), ("bn_batches", args.bn_batches)):
-        if value is not None:
-            base[key] = value
-    if args.cost != "measured":
-        base["cost"] = args.cost
+    base = supernet_options(args, ckpt)
     specs = []
     for pop, sample in settings:  # seed-major, REA first: a pair runs back to back on the machine
         for seed in seeds:
