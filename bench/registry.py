@@ -16,12 +16,14 @@ from nasrepro.bench.core import Benchmark
 _FACTORIES: dict[str, str] = {
     "nb201": "nasrepro.bench.nb201.benchmark:make_nb201",
     "nb201-live": "nasrepro.bench.nb201.live:make_nb201_live",
+    "nb201-zc": "nasrepro.bench.proxies.benchmark:make_nb201_zc",
     "supernet": "nasrepro.bench.supernet.benchmark:make_supernet",
     "toy": "nasrepro.bench.toy:make_toy",
 }
 _DESCRIPTIONS: dict[str, str] = {
     "nb201": "NAS-Bench-201 tabular (15,625 cells; cifar10, cifar100, imagenet16-120)",
     "nb201-live": "NB201 cells trained for real (mnist stand-in | cifar10; config tiny|small|medium|nb201)",
+    "nb201-zc": "NB201 cells scored by zero-cost proxies on real images (dataset, proxies, batch, seed, images)",
     "supernet": "SPOS ShuffleNetV2 supernet (imagenet | cifar10-small | mnist-small): inherited-weight subnets",
     "toy": "synthetic, instant (tests and trying out a method)",
 }

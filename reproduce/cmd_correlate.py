@@ -1,16 +1,15 @@
 """``nasrepro correlate``: score NB201 cells with zero-cost proxies on one real minibatch, then rank-
 correlate each proxy with the 200-epoch test accuracy (and the three-proxy vote).
 
-Outputs in ``--out DIR``: ``scores.csv`` (the resumable score store, see
-:mod:`bench.proxies.store`), ``correlation.csv`` and ``correlation.md``.
+Outputs in ``--out DIR``: ``runs/`` (the scoring runs: ``fixed`` on the ``nb201-zc`` benchmark through
+``run_grid``, resumed run by run), ``scores.csv`` written from them (see :mod:`bench.proxies.store`),
+``correlation.csv`` and ``correlation.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,18 +20,8 @@ if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --
     import pandas as pd
 
 NB201_SIZE = 15625
-DATASETS = ("cifar10", "cifar100", "imagenet16-120")
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
 # 200-epoch test accuracy columns of shared/data/nb201/nb201_accuracy.csv (fallback reader)
 CSV_TEST_COLUMN = {"cifar10": "cifar10_test_200", "cifar100": "cifar100_test_200", "imagenet16-120": "imagenet16_test_200"}
-
-
-def normalise_dataset(name: str) -> str:
-    key = name.lower().replace("_", "-")
-    key = {"imagenet16": "imagenet16-120", "imagenet": "imagenet16-120"}.get(key, key)
-    if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return key
 
 
 def parse_archs(spec: str | int, seed: int) -> list[int]:
@@ -63,41 +52,6 @@ def parse_archs(spec: str | int, seed: int) -> list[int]:
     return out
 
 
-def load_batch(dataset: str, images: str | None, batch: int, seed: int,
-               more: int = 0) -> tuple[Any, Any, str] | tuple[Any, Any, str, list[tuple[Any, Any]]]:
-    """``(inputs, targets, provenance)``: one random minibatch of the training split. With ``more=k``
-    also a list of k further minibatches, disjoint from it and from each other, drawn by the same
-    generator after it (the first minibatch is unchanged by asking for more)."""
-    from dataclasses import replace
-
-    from nasrepro.bench.data import load_source, minibatch, mnist5k
-
-    n_classes = NUM_CLASSES[dataset]
-    if images == "mnist":  # the offline stand-in, asked for by name
-        src = mnist5k()
-        src = replace(src, num_classes=n_classes, provenance=f"{src.provenance} (used for {dataset})")
-    else:
-        src = load_source(dataset, images, split="train")
-    if src.num_classes > n_classes:
-        raise ValueError(f"{src.name} has {src.num_classes} classes but the {dataset} network has {n_classes} outputs")
-    rng = np.random.default_rng(seed)
-    x, y = minibatch(src, batch, rng)
-    if x.shape[1] != 3:
-        raise ValueError(f"images must have 3 channels for the NB201 network, got shape {tuple(x.shape[1:])}")
-    if not more:
-        return x, y, src.provenance
-    # minibatch() drew rng.choice(N, batch); redo that draw on a twin generator to know which images
-    # it took, then continue with the caller's generator on the images left
-    taken = np.random.default_rng(seed).choice(len(src), size=batch, replace=False)
-    left = np.setdiff1d(np.arange(len(src)), taken)
-    if len(left) < more * batch:
-        raise ValueError(f"{src.name} has {len(src)} images, too few for {more + 1} disjoint batches of {batch}")
-    extra_idx = rng.choice(left, size=more * batch, replace=False)
-    extra = [(src.x[extra_idx[k * batch:(k + 1) * batch]], src.y[extra_idx[k * batch:(k + 1) * batch]])
-             for k in range(more)]
-    return x, y, src.provenance, extra
-
-
 def parse_shard(text: str | None) -> tuple[int, int]:
     """``"K/N"`` -> (K, N) with 0 <= K < N; None -> (0, 1)."""
     if not text:
@@ -111,91 +65,134 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return k, n
 
 
+# Cells per run. A run is the unit of resume: an interrupt loses the runs in flight; TE-NAS (about
+# 25 CPU s a cell) goes one cell per run, the rest 25 cells (about 2 s of synflow, 25 s of all proxies).
+CHUNK = 25
+SLOW_PROXIES = ("te_nas_ntk", "te_nas_lr")
+
+
+def chunk_cells(proxies: tuple[str, ...] | list[str]) -> int:
+    return 1 if any(p in SLOW_PROXIES for p in proxies) else CHUNK
+
+
+def score_specs(indices: list[int], settings: dict[str, Any], images: str | None, store: str) -> list[Any]:
+    """The runs that score ``indices`` for one store: ``fixed`` on ``nb201-zc`` (see
+    :mod:`nasrepro.bench.proxies.benchmark`), one run per consecutive chunk of cells, each named by its
+    first cell and a digest of its cells (a longer ``--archs N`` extends a shorter one run by run)."""
+    import hashlib
+
+    from nasrepro.bench.nb201.space import index_to_arch, to_str
+    from nasrepro.bench.runner import RunSpec
+
+    proxies = list(settings["proxies"])
+    options = {"dataset": settings["dataset"], "proxies": ",".join(proxies), "batch": settings["batch"],
+               "seed": settings["seed"]}
+    if images is not None:
+        options["images"] = images
+    if "zico" in proxies:
+        options["zico_batches"] = settings.get("zico_batches", 2)
+    size = chunk_cells(proxies)
+    specs = []
+    for k in range(0, len(indices), size):
+        cells = indices[k:k + size]
+        digest = hashlib.sha256(",".join(map(str, cells)).encode()).hexdigest()[:8]
+        specs.append(RunSpec(bench="nb201-zc", method="fixed", seed=int(settings["seed"]), budget=f"{len(cells)}evals",
+                             bench_options=tuple(sorted(options.items())),
+                             params=(("archs", ";".join(to_str(index_to_arch(i)) for i in cells)),),
+                             tag=f"{cells[0]:05d}-{digest}", group=store))
+    return specs
+
+
+def store_rows(specs: list[Any], runs_dir: Path) -> tuple[list[tuple[int, str, dict[str, float], float, float]], int]:
+    """The rows of the finished runs among ``specs`` (cells in order, their measured seconds from each
+    run's ledger), and how many runs are not finished."""
+    import json
+
+    from nasrepro.bench.runner import ledger_path, load_run
+
+    rows, missing = [], 0
+    for spec in specs:
+        path = spec.path(runs_dir)
+        if not path.is_file():
+            missing += 1
+            continue
+        run = load_run(path)
+        timing = json.loads(ledger_path(path).read_text(encoding="utf-8")) if ledger_path(path).is_file() else {}
+        cells = {int(c[0]): (float(c[1]), float(c[2])) for c in (timing.get("ledger") or {}).get("cells", [])}
+        for step in run["steps"]:
+            index = int(step["extra"]["index"])
+            seconds, cpu = cells.get(index, (float("nan"), float("nan")))
+            rows.append((index, step["arch"], step["extra"]["scores"], seconds, cpu))
+    return rows, missing
+
+
+def _stored(path: Path, redo_stale: bool) -> list[tuple[int, str, dict[str, float], float, float]]:
+    """The rows of the store at ``path`` (none when it does not exist). A store scored by another
+    package version is refused like a stale run, or with ``redo_stale`` ignored (its cells rescored,
+    and the store rewritten from current runs only). plan_stores has checked its other settings."""
+    import json
+
+    from nasrepro.bench.provenance import package_version
+    from nasrepro.bench.proxies.store import read_scores, sidecar_path
+
+    if not path.is_file():
+        return []
+    try:
+        made_by = json.loads(sidecar_path(path).read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError, AttributeError):
+        made_by = None
+    if made_by != package_version():
+        if redo_stale:
+            return []
+        raise ValueError(f"{path} was scored by nasrepro {made_by or 'of an unknown version'}, this is "
+                         f"{package_version()}; rerun with --redo-stale to rescore it, or use another --out")
+    meta, frame = read_scores(path)
+    cpu = "cpu_seconds" in frame.columns
+    return [(int(r["index"]), str(r["arch"]), {p: float(r[p]) for p in meta["proxies"]}, float(r["seconds"]),
+             float(r["cpu_seconds"]) if cpu else float("nan")) for r in frame.to_dict("records")]
+
+
 def score_archs(indices: list[int], dataset: str, images: str | None, proxies: tuple[str, ...], seed: int,
                 out_dir: Path, batch: int = 64, progress: bool = True, shard: tuple[int, int] = (0, 1),
-                workers: int = 1, executor: str = "local", address: str | None = None) -> Path:
-    """Score ``indices`` into the stores of ``out_dir`` (``scores.csv``, resumed; proxies that an existing
-    store does not hold go to a ``scores-*.csv`` beside it, see :func:`bench.proxies.store.plan_stores`);
-    returns the folder's main store path. zico gets a second minibatch of ``batch`` images, disjoint
-    from the first (its official protocol: two loader batches). With ``shard=(k, n)`` only
-    ``indices[k::n]`` are scored, so n worker processes can append to the same stores side by side
-    (start the first one before the others: it writes the header). ``workers``, ``executor`` and
-    ``address`` choose where the cells are scored (bench.executors.make_executor: this process, a
-    local pool or a Ray cluster), in chunks; this process appends every row as its chunk arrives."""
-    from nasrepro.bench.proxies.store import plan_stores
+                workers: int = 1, executor: str = "local", address: str | None = None,
+                redo_stale: bool = False) -> Path:
+    """Score ``indices`` into the stores of ``out_dir`` (``scores.csv``; proxies that an existing store
+    does not hold go to a ``scores-*.csv`` beside it, see :func:`bench.proxies.store.plan_stores`);
+    returns the folder's main store path.
 
-    settings = {"bench": "nb201", "dataset": dataset, "batch": batch, "seed": seed,
-                "proxies": list(proxies), "init": "pytorch-default, seed=SeedSequence([seed, index])"}
+    The cells a store does not hold yet are scored by a grid of runs (:func:`score_specs`) in
+    ``out_dir/runs`` through ``run_grid``: resumed run by run, refused (or with ``redo_stale``
+    recomputed) when a run was made with other settings, code version or images; computed in this
+    process, a local pool (``workers``) or Ray (``executor``, ``address``). The store is then rewritten
+    with its cells and those of the finished runs (also after an interrupt, so ``--no-score`` reads a
+    partial store). With ``shard=(k, n)`` only every n-th run from the k-th is computed here, so n
+    commands can share a folder; a last command without ``--shard`` completes the store. zico gets a
+    second minibatch of ``batch`` images, disjoint from the first (its official protocol: two loader
+    batches)."""
+    from nasrepro.bench.proxies.benchmark import INIT, load_batch
+    from nasrepro.bench.proxies.store import plan_stores, write_store
+    from nasrepro.bench.runner import run_grid
+
+    settings: dict[str, Any] = {"bench": "nb201", "dataset": dataset, "batch": batch, "seed": seed,
+                                "proxies": list(proxies), "init": INIT}
     if "zico" in proxies:
         settings["zico_batches"] = 2
-    loaded = load_batch(dataset, images, batch, seed, more=1 if "zico" in proxies else 0)
-    x, y, provenance = loaded[:3]
-    extra = loaded[3] if len(loaded) > 3 else None
-    settings["images"] = provenance
+    settings["images"] = load_batch(dataset, images, batch, seed)[2]
+    runs_dir = out_dir / "runs"
     for path, group in plan_stores(out_dir, settings):
-        batches = extra if "zico" in group["proxies"] else None
-        _score_into(path, group, indices, dataset, seed, (x, y), batches, progress, shard,
-                    {"workers": workers, "name": executor, "address": address})
+        stored = _stored(path, redo_stale)
+        held = {r[0] for r in stored}
+        specs = score_specs([i for i in indices if i not in held], group, images, path.stem)
+        try:
+            run_grid(specs[shard[0]::shard[1]], runs_dir, workers=workers, progress=progress, redo_stale=redo_stale,
+                     executor=executor, address=address)
+        finally:
+            rows, missing = store_rows(specs, runs_dir)
+            if rows:
+                write_store(path, group, stored + rows, sources={"runs": str(runs_dir / path.stem)})
+        if missing and progress:
+            print(f"{path}: {missing} of {len(specs)} scoring runs not finished here")
     return out_dir / "scores.csv"
-
-
-@dataclass(frozen=True)
-class ScoringJob:
-    """What a worker needs to score cells (no file is read there): ``job(chunk)`` scores a tuple of
-    NB201 indices and returns ``(index, arch, scores, seconds, cpu_seconds)`` rows."""
-
-    dataset: str
-    seed: int
-    proxies: tuple[str, ...]
-    x: np.ndarray
-    y: np.ndarray
-    extra: tuple[tuple[np.ndarray, np.ndarray], ...] | None = None
-
-    def __call__(self, chunk: tuple[int, ...]) -> list[tuple[int, str, dict[str, float], float, float]]:
-        import torch
-        from nasrepro.bench.nb201.network import build_nb201_net
-        from nasrepro.bench.nb201.space import index_to_arch, to_str
-        from nasrepro.bench.proxies import arch_seed, score_all, seeded_net
-
-        x, y = torch.from_numpy(self.x), torch.from_numpy(self.y)
-        extra = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in self.extra] if self.extra else None
-        rows = []
-        for idx in chunk:
-            arch = index_to_arch(idx)
-            net = seeded_net(lambda arch=arch: build_nb201_net(arch, num_classes=NUM_CLASSES[self.dataset]),
-                             arch_seed(self.seed, idx))
-            t0, c0 = time.perf_counter(), time.process_time()
-            scores = score_all(net, x, y, self.proxies, extra_batches=extra)
-            rows.append((idx, to_str(arch), scores, time.perf_counter() - t0, time.process_time() - c0))
-            del net
-        return rows
-
-
-def _score_into(path: Path, settings: dict[str, Any], indices: list[int], dataset: str, seed: int,
-                batch: tuple[Any, Any], extra: list | None, progress: bool, shard: tuple[int, int],
-                executor: dict[str, Any] | None = None) -> None:
-    from nasrepro.bench.executors import chunk_size, chunked, make_executor
-    from nasrepro.bench.proxies.store import ScoreStore
-    from tqdm import tqdm
-
-    executor = executor or {}
-    workers = int(executor.get("workers") or 1)
-    job = ScoringJob(dataset, seed, tuple(settings["proxies"]), np.asarray(batch[0]), np.asarray(batch[1]),
-                     tuple((np.asarray(a), np.asarray(b)) for a, b in extra) if extra else None)
-    ex = make_executor(executor.get("name", "local"), workers=workers, address=executor.get("address"))
-    with ScoreStore(path, settings) as store:
-        mine = indices[shard[0]::shard[1]]
-        todo = [i for i in mine if i not in store.done]
-        bar = tqdm(desc=f"scoring {dataset} ({path.name})", unit="cell", disable=not progress,
-                   initial=len(mine) - len(todo), total=len(mine))
-        # one code path for this process, a local pool and Ray: chunks of cells through the executor,
-        # rows appended (and flushed) here as each chunk arrives
-        with ex:
-            for _, rows in ex.imap_unordered(job, chunked(todo, chunk_size(len(todo), workers))):
-                for idx, arch, scores, seconds, cpu_seconds in rows:
-                    store.append(idx, arch, scores, seconds, cpu_seconds)
-                bar.update(len(rows))
-        bar.close()
 
 
 def nb201_test_accuracy(dataset: str, indices: list[int], table: str | None = None) -> tuple[np.ndarray, str]:
@@ -289,6 +286,7 @@ def _has_tabulate() -> bool:
 def cmd_correlate(args: argparse.Namespace) -> int:
     import torch
     from nasrepro.bench.proxies import resolve_proxies
+    from nasrepro.bench.proxies.benchmark import normalise_dataset
 
     torch.set_num_threads(args.threads)
     if args.bench != "nb201":
@@ -310,7 +308,7 @@ def cmd_correlate(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--no-score: {out / 'scores.csv'} not found; run without --no-score first")
     else:
         score_archs(indices, dataset, args.images, proxies, args.seed, out, batch=args.batch,
-                    progress=not args.quiet, shard=shard, **_executor_options(args))
+                    progress=not args.quiet, shard=shard, redo_stale=args.redo_stale, **_executor_options(args))
     if shard[1] > 1 and not args.no_score:
         print(f"shard {shard[0]}/{shard[1]} done; run the same command without --shard to correlate")
         return 0
@@ -355,16 +353,14 @@ def add_correlate_arguments(p: argparse.ArgumentParser) -> None:
                         "e.g. --vote synflow,zico,meco; repeatable; the notebook's synflow/jacob_cov/snip vote stays")
     p.add_argument("--shard", default=None, help="K/N: score only every N-th architecture from the K-th "
                    "(N workers side by side on one store); correlation is left to a run without --shard")
-    p.add_argument("--workers", type=int, default=None,
-                   help="scoring processes (default: this process; with --executor ray one per core)")
-    p.add_argument("--executor", default="local", choices=("local", "ray"),
-                   help="local processes (default) or a Ray cluster (pip install -e '.[ray]'); cells go in chunks")
-    p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray; default: a local one)")
+    from nasrepro.reproduce.cmd_core import add_grid_arguments
+
+    add_grid_arguments(p, "scoring processes (default: this process; with --executor ray one per core)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("correlate", help="zero-cost proxy scores and rank correlation on NB201",
                               description=__doc__.splitlines()[0] if __doc__ else None)
     add_correlate_arguments(p)
-    p.add_argument("--out", required=True, help="output folder (scores.csv is resumed when present)")
+    p.add_argument("--out", required=True, help="output folder (runs/ and scores.csv; resumed when present)")
     p.set_defaults(func=cmd_correlate)

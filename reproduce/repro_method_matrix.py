@@ -29,6 +29,7 @@ def benchmarks(with_imagenet: bool) -> dict[str, tuple[str, tuple[tuple[str, Any
         "toy": ("toy", ()),
         "nb201 (embedded)": ("nb201", (("dataset", "cifar10"), ("table", "embedded"))),
         "nb201-live (mnist, tiny)": ("nb201-live", (("config", "tiny"), ("dataset", "mnist"))),
+        "nb201-zc (synflow, mnist stand-in)": ("nb201-zc", (("batch", 16), ("images", "mnist"), ("proxies", "synflow"))),
         "supernet mnist-small": ("supernet", (("config", "mnist-small"),)),
         "supernet cifar10-small": ("supernet", (("config", "cifar10-small"),)),
     }

@@ -9,7 +9,8 @@ shared real training images; CIFAR-100 and ImageNet16-120 use the partial shared
 Published: the repo notebook (``abs(spearman)`` over all 15,625 cells) and the paper's Table 1 as
 quoted second-hand; ours: ``--archs`` random cells (default 1,000).
 
-Scores are kept in ``<out>/zc_correlation/<dataset>/scores.csv`` (resumable; other tools, e.g. the
+Scores are computed as runs (``<out>/zc_correlation/<dataset>/runs/``, see ``nasrepro correlate``) and kept in
+``<out>/zc_correlation/<dataset>/scores.csv`` (other tools, e.g. the
 zero-cost search reproduction, read them from there).
 """
 
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from nasrepro.bench.io import atomic_write_text
 from nasrepro.bench.paths import check_out_dir, results_dir
 from nasrepro.bench.reference import load_reference_csv
+from nasrepro.reproduce.cmd_core import add_grid_arguments
 
 if TYPE_CHECKING:  # pandas loads inside the functions that use it: `nasrepro --help` stays light
     import pandas as pd
@@ -97,6 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "repeatable; the notebook's synflow/jacob_cov/snip vote is always reported")
     p.add_argument("--no-score", action="store_true",
                    help="score nothing: summarise the cells already in <out>/zc_correlation/<dataset>/scores.csv")
+    add_grid_arguments(p, "scoring processes (default: this process; with --executor ray one per core)")
 
 
 def published() -> pd.DataFrame:
@@ -153,7 +156,7 @@ def proxy_seconds(out_ds: Path, indices: list[int], dataset: str, images: str | 
     from nasrepro.bench.nb201.space import index_to_arch
     from nasrepro.bench.provenance import provenance, write_sidecar
     from nasrepro.bench.proxies import arch_seed, score_all, seeded_net
-    from nasrepro.reproduce.cmd_correlate import NUM_CLASSES, load_batch
+    from nasrepro.bench.proxies.benchmark import NUM_CLASSES, load_batch
 
     path = out_ds / "proxy_seconds.csv"
     if path.is_file():
@@ -190,8 +193,8 @@ def fisher_bias_check(out_ds: Path, indices: list[int], dataset: str, images: st
     from nasrepro.bench.nb201.space import index_to_arch
     from nasrepro.bench.provenance import provenance, write_sidecar
     from nasrepro.bench.proxies import arch_seed, score_all, seeded_net
+    from nasrepro.bench.proxies.benchmark import NUM_CLASSES, load_batch
     from nasrepro.bench.proxies.reference_net import reference_style
-    from nasrepro.reproduce.cmd_correlate import NUM_CLASSES, load_batch
 
     path = out_ds / "fisher_bias.csv"
     old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["index", "fisher_ref"])
@@ -231,17 +234,19 @@ def _population(indices: list[int], dataset: str, out_ds: Path, table: str | Non
 
 def run_dataset(dataset: str, indices: list[int], images: str | None, proxies: tuple[str, ...], seed: int,
                 batch: int, out_ds: Path, table: str | None, progress: bool, score: bool = True,
-                votes: list[tuple[str, ...]] | None = None, time_cells: int = 5, fisher_cells: int = 0) -> pd.DataFrame:
+                votes: list[tuple[str, ...]] | None = None, time_cells: int = 5, fisher_cells: int = 0,
+                grid: dict[str, Any] | None = None) -> pd.DataFrame:
     """Rows for Table 1 over the cells of the main store (``population`` "main"), and rows for the newer
     proxies and the aggregates over the cells scored in every store ("all"); one population when the two
-    sets of cells are the same."""
+    sets of cells are the same. ``grid``: where the scoring runs go (``workers``, ``executor``,
+    ``address``, ``redo_stale``; default: this process)."""
     import pandas as pd
     from nasrepro.bench.proxies.store import read_score_dir, read_scores
     from nasrepro.reproduce.cmd_correlate import score_archs
 
     votes = votes or []
     if score:
-        score_archs(indices, dataset, images, proxies, seed, out_ds, batch=batch, progress=progress)
+        score_archs(indices, dataset, images, proxies, seed, out_ds, batch=batch, progress=progress, **(grid or {}))
     main_meta, main_frame = read_scores(out_ds / "scores.csv")
     n_main = int(main_frame["index"].isin(indices).sum())
     all_meta, all_frame = read_score_dir(out_ds)
@@ -449,7 +454,7 @@ def _new_proxy_section(g: pd.DataFrame, on_nb: bool, fmt, prov: dict) -> list[st
 
 
 def _images_map(items: list[str]) -> dict[str, str]:
-    from nasrepro.reproduce.cmd_correlate import normalise_dataset
+    from nasrepro.bench.proxies.benchmark import normalise_dataset
 
     out: dict[str, str] = {}
     for item in items:
@@ -463,7 +468,8 @@ def _images_map(items: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     import torch
     from nasrepro.bench.proxies import resolve_proxies
-    from nasrepro.reproduce.cmd_correlate import normalise_dataset, parse_archs, parse_votes
+    from nasrepro.bench.proxies.benchmark import normalise_dataset
+    from nasrepro.reproduce.cmd_correlate import _executor_options, parse_archs, parse_votes
 
     torch.set_num_threads(args.threads)
     datasets = [normalise_dataset(d) for d in args.datasets.split(",") if d.strip()]
@@ -474,9 +480,10 @@ def run(args: argparse.Namespace) -> int:
     images = _images_map(args.images)
     indices = parse_archs(args.archs, args.seed)
     out = check_out_dir(args.out if args.out is not None else results_dir())  # before any scoring
+    grid = {**_executor_options(args), "redo_stale": args.redo_stale}
     tables = [run_dataset(ds, indices, images.get(ds), proxies, args.seed, args.batch, out / "zc_correlation" / ds,
                           args.table, not args.quiet, score=not args.no_score, votes=votes,
-                          time_cells=args.time_cells, fisher_cells=args.fisher_bias_cells) for ds in datasets]
+                          time_cells=args.time_cells, fisher_cells=args.fisher_bias_cells, grid=grid) for ds in datasets]
     summary = summarise(tables)
     n_done = sorted(set(int(n) for n in summary["n_archs"]))
     label = f"{len(indices)}" if not args.no_score else f"{len(indices)} requested, scored so far per proxy: {n_done}"

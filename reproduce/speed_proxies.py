@@ -44,7 +44,8 @@ def run_benchmark(cells: int, seed: int, batch: int, images: str | None, dataset
     from nasrepro.bench.nb201.network import build_nb201_net
     from nasrepro.bench.nb201.space import index_to_arch, to_str
     from nasrepro.bench.proxies import arch_seed, available_proxies, score_all, score_each, seeded_net
-    from nasrepro.reproduce.cmd_correlate import NUM_CLASSES, load_batch, parse_archs
+    from nasrepro.bench.proxies.benchmark import NUM_CLASSES, load_batch
+    from nasrepro.reproduce.cmd_correlate import parse_archs
 
     torch.set_num_threads(1)
     x, y, provenance = load_batch(dataset, images, batch, seed)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from nasrepro.bench.proxies.benchmark import normalise_dataset
 from nasrepro.bench.proxies.correlation import correlation_table, vote_agreement
-from nasrepro.reproduce.cmd_correlate import NB201_SIZE, normalise_dataset, parse_archs, parse_shard
+from nasrepro.reproduce.cmd_correlate import NB201_SIZE, parse_archs, parse_shard
 
 
 def _notebook_vote(metrics: list[np.ndarray], acc: np.ndarray) -> float:
@@ -126,6 +128,51 @@ def test_cli_end_to_end_and_resume(tmp_path: Path, nb201_csv: Path, capsys: pyte
     with pytest.raises(ValueError, match="other settings"):
         score_archs([1], "cifar10", str(images), ("synflow",), 0, out, batch=4, progress=False)
     capsys.readouterr()
+
+
+def test_scoring_is_runs_of_the_one_runner(tmp_path: Path) -> None:
+    """Cells are scored by `fixed` runs on the nb201-zc benchmark: resumed run by run, a run made with
+    other settings is refused (and recomputed with redo_stale), the store is rebuilt from the runs."""
+    from nasrepro.bench.proxies.store import read_scores
+    from nasrepro.bench.runner import StaleRunError, load_run
+    from nasrepro.reproduce.cmd_correlate import CHUNK, score_archs
+
+    images = _npz(tmp_path / "imgs.npz")
+    cells = list(range(CHUNK + 2))  # two runs: CHUNK cells and 2
+    out = tmp_path / "out"
+    score_archs(cells, "cifar10", str(images), ("synflow", "params"), 0, out, batch=4, progress=False)
+    runs = sorted((out / "runs" / "scores").rglob("seed0.jsonl"))
+    assert len(runs) == 2
+    run = load_run(runs[0])
+    assert run["meta"]["settings"]["bench"] == "nb201-zc" and run["meta"]["settings"]["method"] == "fixed"
+    assert run["meta"]["settings"]["data"]["images"].startswith("sha256:")
+    assert [s["cost_s"] for s in run["steps"]] == [0.0] * CHUNK  # measured seconds: the ledger, not the trajectory
+    _, frame = read_scores(out / "scores.csv")
+    assert list(frame["index"]) == cells and frame["seconds"].notna().all()
+    first = {s["extra"]["index"]: s["extra"]["scores"]["synflow"] for s in run["steps"]}
+    assert all(frame.set_index("index").loc[i, "synflow"] == v for i, v in first.items())
+    store = (out / "scores.csv").read_text()
+
+    # the store lost, one run lost: only that run is recomputed, and the store comes back the same
+    (out / "scores.csv").unlink()
+    stamp = runs[0].stat().st_mtime_ns
+    runs[1].unlink()
+    score_archs(cells, "cifar10", str(images), ("synflow", "params"), 0, out, batch=4, progress=False)
+    assert runs[0].stat().st_mtime_ns == stamp and runs[1].is_file()
+    new = read_scores(out / "scores.csv")[1]
+    assert new.drop(columns=["seconds", "cpu_seconds"]).equals(frame.drop(columns=["seconds", "cpu_seconds"]))
+    assert (out / "scores.csv").read_text().splitlines()[1] == store.splitlines()[1]  # run 0's rows: its ledger
+
+    # a run made with other settings (here: another package version) is refused, then redone
+    lines = runs[0].read_text().splitlines(keepends=True)
+    meta = json.loads(lines[0])
+    meta["settings"]["version"] = "0.0.0"
+    runs[0].write_text(json.dumps(meta, sort_keys=True) + "\n" + "".join(lines[1:]))
+    (out / "scores.csv").unlink()
+    with pytest.raises(StaleRunError, match=r"version: '0.0.0' in the file"):
+        score_archs(cells, "cifar10", str(images), ("synflow", "params"), 0, out, batch=4, progress=False)
+    score_archs(cells, "cifar10", str(images), ("synflow", "params"), 0, out, batch=4, progress=False, redo_stale=True)
+    assert read_scores(out / "scores.csv")[1]["synflow"].equals(frame["synflow"])
 
 
 def test_repro_outputs_label_stand_ins_and_published(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

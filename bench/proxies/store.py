@@ -1,4 +1,9 @@
-"""Append-only store of per-architecture proxy scores (``scores.csv``).
+"""Per-architecture proxy scores (``scores.csv``): the table that ``nasrepro correlate`` writes from its
+runs, and that the correlation, zc-search and hw-search read.
+
+The scores are computed as runs (:mod:`nasrepro.bench.proxies.benchmark`, one run per chunk of cells,
+through ``run_grid``): the run files are what resumes and what identifies the code and data that made a
+score. A store is written from them (:func:`write_store`), atomically, once per command.
 
 Layout (version 2): a plain CSV that ``pandas.read_csv(path)`` loads, and its settings in the sidecar
 ``scores.csv.provenance.json`` (:func:`bench.provenance.write_sidecar`; key ``"store"``)::
@@ -6,25 +11,18 @@ Layout (version 2): a plain CSV that ``pandas.read_csv(path)`` loads, and its se
     index,arch,<proxy 1>,...,<proxy k>,seconds,cpu_seconds
     1234,|nor_conv_3x3~0|+...,0.51,...,1.73,1.70
 
-Version 1 files (settings on a first ``# nasrepro-proxy-scores {...}`` line) are still read; opening one
-to append rewrites it as version 2 first (atomic), so the file loads with plain ``pandas.read_csv``.
+Version 1 files (settings on a first ``# nasrepro-proxy-scores {...}`` line) are still read.
 
 ``seconds`` is the wall-clock time of scoring the architecture (all proxies), ``cpu_seconds`` the
-CPU time of the process over the same span (on a shared machine the fairer cost measure).
-
-- one row per scored architecture, flushed as soon as it is written, so an interruption loses at
-  most the row being written; floats are written with ``repr`` (``nan``/``inf`` stay as they are);
-- on reopening, the stored settings must equal the requested ones (else ``ValueError``),
-  the completed indices are reloaded and skipped, and a truncated last line is dropped (redone);
-- only the set of completed indices is held in memory, so memory stays flat over 15,625 cells.
+CPU time of the process over the same span (on a shared machine the fairer cost measure); floats are
+written with ``repr`` (``nan``/``inf`` stay as they are).
 
 Read it with :func:`read_scores`; several stores of one folder (other proxies on the same cells) with
-:func:`read_score_dir`.
+:func:`read_score_dir`; :func:`plan_stores` says which store of a folder holds which proxies.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
@@ -41,12 +39,6 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + ".provenance.json")
 
 
-def _write_settings(path: Path, settings: dict[str, Any]) -> None:
-    from nasrepro.bench.provenance import provenance, write_sidecar
-
-    write_sidecar(path, provenance(extra={"store": {"format": FORMAT, "version": VERSION, **settings}}))
-
-
 def _read_settings(path: Path, first_line: str) -> dict[str, Any]:
     """The settings of a store: from the sidecar (version 2) or the ``# ...`` first line (version 1)."""
     if first_line.startswith("# "):
@@ -61,10 +53,6 @@ def _read_settings(path: Path, first_line: str) -> dict[str, Any]:
     if meta.pop("format", None) != FORMAT or meta.get("version") != VERSION:
         raise ValueError(f"{side}: not a version-{VERSION} {FORMAT} sidecar; delete the store or use another --out")
     return meta
-
-
-def _header_line(settings: dict[str, Any]) -> str:
-    return f"# {FORMAT} " + json.dumps({"version": VERSION, **settings}, sort_keys=True) + "\n"
 
 
 def _parse_header(line: str, path: Path) -> dict[str, Any]:
@@ -87,95 +75,43 @@ def _fmt(v: float) -> str:
     return repr(float(v))
 
 
-class ScoreStore:
-    """Open (create or resume) a score store at ``path`` for ``settings`` (JSON-serialisable; must
-    contain ``proxies``). Use as a context manager; :meth:`append` writes and flushes one row."""
+def write_store(path: str | Path, settings: dict[str, Any], rows: list[tuple[int, str, dict[str, float], float, float]],
+                sources: dict[str, Any] | None = None) -> bool:
+    """Write a store at ``path`` (atomically: the CSV, then its sidecar): ``settings`` (must name the
+    ``proxies``) and one ``(index, arch, scores, seconds, cpu_seconds)`` row per cell, in order. A store
+    that already holds exactly this text and these settings is left as it is (its provenance keeps the
+    run that made it); returns whether it was written. ``sources`` go to the sidecar's provenance."""
+    from nasrepro.bench.io import atomic_write_text
+    from nasrepro.bench.provenance import provenance, write_sidecar
 
-    def __init__(self, path: str | Path, settings: dict[str, Any]) -> None:
-        if "proxies" not in settings or not settings["proxies"]:
-            raise ValueError("store settings must name the proxies")
-        self.path = Path(path)
-        self.settings = json.loads(json.dumps(settings))  # normalise tuples -> lists
-        self.proxies: list[str] = list(self.settings["proxies"])
-        self.columns = ["index", "arch", *self.proxies, "seconds", "cpu_seconds"]
-        self.done: set[int] = set()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and self.path.stat().st_size > 0:
-            self._resume()
-        else:
-            _write_settings(self.path, self.settings)
-            with open(self.path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(",".join(self.columns) + "\n")
-        # Always append mode (O_APPEND): every row lands at the current end of the file, also when
-        # other shard workers append to it (a "w" handle would write at its own offset over theirs).
-        self._fh = open(self.path, "a", encoding="utf-8", newline="")
-
-    def _resume(self) -> None:
-        with open(self.path, "rb") as fh:
-            data = fh.read()
-        if not data.endswith(b"\n"):
-            # a row cut short by an interruption: drop it, it will be redone
-            cut = data.rfind(b"\n") + 1
-            with open(self.path, "r+b") as fh:
-                fh.truncate(cut)
-            data = data[:cut]
-        lines = data.decode("utf-8").splitlines()
-        old = bool(lines) and lines[0].startswith("# ")
-        if lines and old:
-            lines = self._migrate(lines)
-        if not lines:
-            raise ValueError(f"{self.path}: store has no column line; delete it or use another --out")
-        meta = _read_settings(self.path, lines[0])
-        meta.pop("version")
-        if meta != self.settings:
-            diff = sorted(k for k in set(meta) | set(self.settings) if meta.get(k) != self.settings.get(k))
-            detail = "; ".join(f"{k}: stored {meta.get(k)!r} vs now {self.settings.get(k)!r}" for k in diff)
-            raise ValueError(f"{self.path} was written with other settings ({detail}); use another --out or the same settings")
-        if lines[0].split(",") != self.columns:
-            raise ValueError(f"{self.path}: columns {lines[0]!r} do not match {self.columns}; use another --out")
-        for n, row in enumerate(csv.reader(lines[1:]), start=2):
-            if len(row) != len(self.columns):
-                raise ValueError(f"{self.path} line {n}: {len(row)} fields, expected {len(self.columns)}; the store is damaged")
-            self.done.add(int(row[0]))
-
-    def _migrate(self, lines: list[str]) -> list[str]:
-        """Version 1 -> 2: settings to the sidecar, the ``#`` line out of the CSV (atomic rewrite)."""
-        from nasrepro.bench.io import atomic_write_text
-
-        meta = _parse_header(lines[0] + "\n", self.path)
-        meta.pop("version")
-        if meta != self.settings:
-            return lines  # refused below with the settings diff; the old file stays as it is
-        _write_settings(self.path, meta)
-        atomic_write_text(self.path, "\n".join(lines[1:]) + "\n")
-        return lines[1:]
-
-    def _flush(self) -> None:
-        # flush per row: the row is in the OS after each append (one write() call per row, so
-        # shard workers appending to the same file with O_APPEND never interleave within a row)
-        self._fh.flush()
-
-    def append(self, index: int, arch: str, scores: dict[str, float], seconds: float,
-               cpu_seconds: float = float("nan")) -> None:
-        missing = [p for p in self.proxies if p not in scores]
+    settings = json.loads(json.dumps(settings))  # normalise tuples -> lists
+    proxies = list(settings.get("proxies") or [])
+    if not proxies:
+        raise ValueError("store settings must name the proxies")
+    lines = [",".join(["index", "arch", *proxies, "seconds", "cpu_seconds"])]
+    for index, arch, scores, seconds, cpu_seconds in rows:
+        missing = [p for p in proxies if p not in scores]
         if missing:
             raise ValueError(f"scores for index {index} lack {missing}")
         if "," in arch or "\n" in arch:
             raise ValueError(f"architecture string {arch!r} may not contain commas or newlines")
-        row = [str(int(index)), arch, *(_fmt(scores[p]) for p in self.proxies), _fmt(seconds), _fmt(cpu_seconds)]
-        self._fh.write(",".join(row) + "\n")
-        self._flush()
-        self.done.add(int(index))
-
-    def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-
-    def __enter__(self) -> ScoreStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        lines.append(",".join([str(int(index)), arch, *(_fmt(scores[p]) for p in proxies), _fmt(seconds),
+                               _fmt(cpu_seconds)]))
+    text = "\n".join(lines) + "\n"
+    path = Path(path)
+    side = sidecar_path(path)
+    if path.is_file() and side.is_file():
+        try:
+            same = path.read_text(encoding="utf-8") == text and _read_settings(path, "") == {"version": VERSION, **settings}
+        except ValueError:
+            same = False
+        if same:
+            return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+    write_sidecar(path, provenance(sources=sources or {},
+                                   extra={"store": {"format": FORMAT, "version": VERSION, **settings}}))
+    return True
 
 
 def read_scores(path: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
