@@ -118,6 +118,27 @@ def parse_scores(items: list[str] | None, datasets: tuple[str, ...], proxy: str)
     return {ds: str(Path(out[ds]).resolve()) for ds in datasets}  # type: ignore[arg-type]
 
 
+def baseline_proxy(args: argparse.Namespace) -> str | None:
+    """``--baseline-proxy``: None (none, or the main proxy itself), a computed one, or a cached one
+    (``--baseline-scores`` then names its files)."""
+    baseline = None if str(args.baseline_proxy).lower() in ("", "none") else str(args.baseline_proxy)
+    if baseline is not None and baseline not in ANALYTIC and not getattr(args, "baseline_scores", None):
+        raise ValueError(f"--baseline-proxy {baseline!r}: choose {', '.join(ANALYTIC)} or none, or give its cached "
+                         "scores with --baseline-scores DATASET=PATH")
+    if baseline is not None and baseline in ANALYTIC and getattr(args, "baseline_scores", None):
+        raise ValueError(f"--baseline-scores is not used with --baseline-proxy {baseline} (the benchmark computes it); "
+                         "drop it")
+    return None if baseline == args.proxy else baseline  # the main proxy already is the baseline
+
+
+def parse_baseline_scores(args: argparse.Namespace, datasets: tuple[str, ...], baseline: str | None) -> dict[str, str | None]:
+    if baseline is None:
+        if getattr(args, "baseline_scores", None):
+            raise ValueError("--baseline-scores needs --baseline-proxy naming the proxy of those files")
+        return {}
+    return parse_scores(getattr(args, "baseline_scores", None), datasets, baseline)
+
+
 def check_scores(path: str, proxy: str, dataset: str) -> None:
     """Warmup(15625) scores the whole space: a scores file must cover every cell (fail here, in one line)."""
     from nasrepro.bench.nb201.space import NB201Space
@@ -154,7 +175,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scores", action="append", metavar="[DATASET=]PATH",
                    help="cached proxy scores (scores.csv of 'nasrepro correlate --archs all'), per dataset")
     p.add_argument("--baseline-proxy", default="params",
-                   help="every variant is also run with this benchmark-computed proxy (params|flops|none)")
+                   help="every variant is also run with this proxy: params|flops (computed by the benchmark), none, "
+                        "or a cached proxy with --baseline-scores (e.g. synflow, to compare two proxies paired by seed)")
+    p.add_argument("--baseline-scores", action="append", metavar="[DATASET=]PATH",
+                   help="cached scores of --baseline-proxy (scores.csv of 'nasrepro correlate --archs all'), per dataset")
     p.add_argument("--table", default=None, help="NB201 table with CIFAR-10 and CIFAR-100 (default: $NASREPRO_DATA "
                    "CSV; 'embedded' = the embedded CIFAR-10 default)")
     p.add_argument("--datasets", default="cifar100,cifar10")
@@ -186,12 +210,9 @@ def plan(args: argparse.Namespace) -> Plan:
     warmups = _ints(args.warmups, "--warmups") if args.warmups else ()
     if args.evals < 1 or args.bp_retrain < 1:
         raise ValueError(f"--evals and --bp-retrain must be >= 1, got {args.evals} and {args.bp_retrain}")
-    baseline = None if str(args.baseline_proxy).lower() in ("", "none") else args.baseline_proxy
-    if baseline is not None and baseline not in ANALYTIC:
-        raise ValueError(f"--baseline-proxy {baseline!r}: choose {', '.join(ANALYTIC)} or none")
-    if baseline == args.proxy:
-        baseline = None  # the main proxy already is the baseline
+    baseline = baseline_proxy(args)
     scores = parse_scores(args.scores, datasets, args.proxy)
+    bscores = parse_baseline_scores(args, datasets, baseline)
     seeds = parse_seeds(args.seeds)
     proxies = [("proxy", args.proxy)] + ([("baseline", baseline)] if baseline else [])
     specs, rows = [], []
@@ -203,7 +224,7 @@ def plan(args: argparse.Namespace) -> Plan:
             name, params = METHODS[v.method]
             params = {**params, **({"retrain_every": args.bp_retrain} if v.method == "BP" else {})}
             for role, proxy in proxies if v.kind != "plain" else [("plain", "")]:
-                wrap = v.wrapper(proxy, scores[ds] if role == "proxy" else None)
+                wrap = v.wrapper(proxy, scores[ds] if role == "proxy" else bscores.get(ds))
                 # The path is (dataset, role, variant): another --proxy or --scores lands on the same
                 # file and is refused as stale (its wrapper differs), never silently reused.
                 group = ds if role != "baseline" else f"{ds}-baseline"
@@ -227,6 +248,10 @@ def check(p: Plan, args: argparse.Namespace) -> dict[str, Any]:
     for ds, path in parse_scores(args.scores, tuple(benches), args.proxy).items():
         if path:
             check_scores(path, args.proxy, ds)
+    baseline = baseline_proxy(args)
+    for ds, path in parse_baseline_scores(args, tuple(benches), baseline).items():
+        if path and baseline:
+            check_scores(path, baseline, ds)
     seen = set()
     for spec, row in zip(p.specs, p.rows):
         key = (spec.method, row["kind"], row["role"])
@@ -371,6 +396,10 @@ def analyse(out: Path, p: Plan, paths: list[Path], benches: dict[str, Any], args
     for ds, path in parse_scores(args.scores, tuple(benches), args.proxy).items():
         if path:
             sources[f"scores ({ds})"] = path
+    baseline = baseline_proxy(args)
+    for ds, path in parse_baseline_scores(args, tuple(benches), baseline).items():
+        if path:
+            sources[f"baseline {baseline} scores ({ds})"] = path
     sources["runs"] = str(out / "runs")
     prov = provenance(sources=sources)
     # Cited settings come from the runs' meta lines (one run of each method suffices: all share them).

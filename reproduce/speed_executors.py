@@ -187,14 +187,14 @@ def _same_outputs(tmp: Path, ways: list[str], repeats: int,
     if len(dirs) < 2:
         return "one process: nothing to compare"
 
-    def grid(d: Path, drop_commit: bool = False) -> dict[str, bytes]:
-        files = {str(p.relative_to(d)): p.read_bytes() for p in sorted((d / "grid").rglob("seed*.jsonl"))}
+    def grid(d: Path, drop_commit: bool = False, sub: str = "grid") -> dict[str, bytes]:
+        files = {str(p.relative_to(d)): p.read_bytes() for p in sorted((d / sub).rglob("seed*.jsonl"))}
         if drop_commit:
             files = {k: re.sub(rb'"commit": "[^"]*"', b'"commit": ""', v, count=1) for k, v in files.items()}
         return files
 
-    def commits(d: Path) -> set[str]:
-        return {m.decode() for p in (d / "grid").rglob("seed*.jsonl")
+    def commits(d: Path, sub: str = "grid") -> set[str]:
+        return {m.decode() for p in (d / sub).rglob("seed*.jsonl")
                 for m in re.findall(rb'"commit": "([^"]*)"', p.read_bytes().split(b"\n", 1)[0])}
 
     def scores(d: Path) -> Any:
@@ -203,8 +203,13 @@ def _same_outputs(tmp: Path, ways: list[str], repeats: int,
 
     s0 = scores(dirs[0])
     ok_scores = all(scores(d).equals(s0) for d in dirs[1:])
+    # the scoring runs themselves (one per chunk of cells), byte for byte but for the commit each recorded
+    r0 = grid(dirs[0], True, "scores/runs")
+    ok_runs = all(grid(d, True, "scores/runs") == r0 for d in dirs[1:])
+    scored = (f"scores {'identical' if ok_scores else 'DIFFER'} ({len(s0)} cells x {len(dirs)} processes; "
+              f"their {len(r0)} scoring runs {'byte-identical, the recorded commit aside' if ok_runs else 'DIFFER'})")
     if "grid" not in phases_wanted:
-        return f"scores {'identical' if ok_scores else 'DIFFER'} ({len(s0)} cells x {len(dirs)} processes)"
+        return scored
     g0 = grid(dirs[0])
     if all(grid(d) == g0 for d in dirs[1:]):
         same = "byte-identical"
@@ -214,8 +219,7 @@ def _same_outputs(tmp: Path, ways: list[str], repeats: int,
         same = f"byte-identical except the git commit each process recorded ({shown})"
     else:
         same = "DIFFER"
-    return (f"trajectories {same} ({len(g0)} files x {len(dirs)} processes), "
-            f"scores {'identical' if ok_scores else 'DIFFER'} ({len(s0)} cells)")
+    return f"trajectories {same} ({len(g0)} files x {len(dirs)} processes), {scored}"
 
 
 def report(rows: list[dict[str, Any]], info: dict[str, Any]) -> list[str]:

@@ -75,6 +75,22 @@ def test_variants_are_specs_with_wrappers_as_data(tmp_path: Path) -> None:
     assert len(p.specs) == 2 * (1 + 2 * 2) * 2  # methods x (plain + 2 variants x 2 proxies) x seeds
 
 
+def test_a_cached_proxy_as_the_baseline(tmp_path: Path) -> None:
+    # meco vs synflow paired by seed: the baseline's wrappers read its own scores file
+    main_scores, base_scores = _scores_csv(tmp_path / "m.csv", 0), _scores_csv(tmp_path / "b.csv", 0)
+    p = plan(_args("--scores", str(main_scores), "--datasets", "cifar10", "--methods", "RS", "--warmups", "1000",
+                   "--seeds", "0", "--evals", "30", "--baseline-proxy", "zico", "--baseline-scores",
+                   f"cifar10={base_scores}"))
+    by_role = {(s.group, s.tag): s for s in p.specs}
+    assert by_role[("cifar10-baseline", "RS+warmup(1000)")].wrappers == (
+        f"warmup:n=1000,pool=None,proxy=zico,scores={base_scores.resolve()}",)
+    assert by_role[("cifar10", "RS+warmup(1000)")].wrappers[0].endswith(f"proxy=synflow,scores={main_scores.resolve()}")
+    with pytest.raises(ValueError, match="--baseline-scores is not used with --baseline-proxy params"):
+        plan(_args("--scores", str(main_scores), "--baseline-proxy", "params", "--baseline-scores", str(base_scores)))
+    with pytest.raises(ValueError, match="--baseline-scores needs --baseline-proxy"):
+        plan(_args("--scores", str(main_scores), "--baseline-proxy", "none", "--baseline-scores", str(base_scores)))
+
+
 def test_small_run_writes_outputs_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "zc"
     md = execute(_args(*TINY, "--out", str(out)))
