@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--monitor-size", type=int, default=3, help="f (paper 3)")
     p.add_argument("--share", default="generation", choices=("generation", "top-k"),
                    help="majority share over the generation's candidates (paper, default) or the top-K")
+    p.add_argument("--variants", default="all",
+                   help="comma-separated subset of spos-es, cf-es, pcf-es, pcf-es+is<rate>, pcf-es+stop (default all; "
+                        "spos-es, the baseline of every saving, is always run); the checks run with the variant they check")
     p.add_argument("--generations", type=int, default=20)
     p.add_argument("--population", type=int, default=50)
     p.add_argument("--bn-batches", type=int, default=None,
@@ -113,15 +116,31 @@ def build_specs(args: argparse.Namespace, ckpt: str | None, seeds: list[int], ra
                        tuple(sorted(params.items())), tag=tag)
 
     n = args.population * args.generations
-    vs = variants(args, rate)
+    every = variants(args, rate)
+    pcf = every[2][2]
+    chosen = chosen_variants(args, [v[0] for v in every])
+    vs = [v for v in every if v[0] in chosen]
     out = [spec(label, m, s, n, p, o) for s in seeds for label, m, p, o in vs]
-    pcf = vs[2][2]
-    out.append(spec("check-cache4KiB", "pcf-es", seeds[0], n, pcf, {"cache_mb": TINY_CACHE_MB}))
-    warm = {"sample_after": args.population}
-    out.append(spec("check-sampling-full", "random", seeds[0], 2 * args.population, {}, {}))
-    out.append(spec(f"check-sampling-is{rate:g}", "random", seeds[0], 2 * args.population, {},
-                    {"sample_rate": rate, **warm}))
+    if "pcf-es" in chosen:
+        out.append(spec("check-cache4KiB", "pcf-es", seeds[0], n, pcf, {"cache_mb": TINY_CACHE_MB}))
+    if f"pcf-es+is{rate:g}" in chosen:
+        warm = {"sample_after": args.population}
+        out.append(spec("check-sampling-full", "random", seeds[0], 2 * args.population, {}, {}))
+        out.append(spec(f"check-sampling-is{rate:g}", "random", seeds[0], 2 * args.population, {},
+                        {"sample_rate": rate, **warm}))
     return out
+
+
+def chosen_variants(args: argparse.Namespace, labels: list[str]) -> set[str]:
+    """``--variants``: the labels to run (the baseline always)."""
+    text = str(getattr(args, "variants", "all") or "all").strip()
+    if text == "all":
+        return set(labels)
+    want = {t.strip() for t in text.split(",") if t.strip()}
+    bad = sorted(want - set(labels))
+    if bad or not want:
+        raise ValueError(f"--variants {text!r}: choose from {', '.join(labels)} (comma-separated) or all")
+    return want | {BASELINE}
 
 
 def _check_args(args: argparse.Namespace) -> tuple[list[int], float]:
@@ -141,6 +160,7 @@ def _check_args(args: argparse.Namespace) -> tuple[list[int], float]:
     if args.population < 4 or args.generations < 1:
         raise ValueError(f"--population must be >= 4 and --generations >= 1, got {args.population}, {args.generations}")
     grid_options(args, 1)  # --workers checked now
+    chosen_variants(args, [v[0] for v in variants(args, rate)])  # --variants checked now
     return seeds, rate
 
 

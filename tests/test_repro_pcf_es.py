@@ -33,6 +33,7 @@ TINY = ["--random-init", "--population", "6", "--generations", "2", "--seeds", "
         (["--bn-batches", "0"], "bn-batches"),
         (["--population", "2"], "--population"),
         (["--workers", "0"], "--workers"),
+        (["--variants", "pcf-es,bogus"], "--variants"),
     ],
 )
 def test_bad_arguments(extra: list[str], needle: str, tmp_path, capsys) -> None:
@@ -74,6 +75,10 @@ def test_specs_carry_every_option_as_data() -> None:
     assert dict(by[("cf-es", 0)].params)["share_over"] == "top-k"
     assert dict(by[("check-cache4KiB", 0)].bench_options)["cache_mb"] == rp.TINY_CACHE_MB
     assert by[("check-sampling-full", 0)].budget == "20evals"
+    # a subset of variants: the baseline always, each check only with the variant it checks
+    args = p.parse_args(["--population", "10", "--generations", "3", "--variants", "cf-es,pcf-es"])
+    labels = {s.label for s in rp.build_specs(args, "ckpt.pt", [0, 1], 0.4)}
+    assert labels == {"spos-es", "cf-es", "pcf-es", "check-cache4KiB"}
 
 
 def _cli(out: Path) -> subprocess.Popen:
