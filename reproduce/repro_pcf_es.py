@@ -65,6 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", default="all",
                    help="comma-separated subset of spos-es, cf-es, pcf-es, pcf-es+is<rate>, pcf-es+stop (default all; "
                         "spos-es, the baseline of every saving, is always run); the checks run with the variant they check")
+    p.add_argument("--no-checks", action="store_true",
+                   help="skip the exactness (4 KiB cache) and sampling checks (they run on the first seed)")
     p.add_argument("--generations", type=int, default=20)
     p.add_argument("--population", type=int, default=50)
     p.add_argument("--bn-batches", type=int, default=None,
@@ -121,6 +123,8 @@ def build_specs(args: argparse.Namespace, ckpt: str | None, seeds: list[int], ra
     chosen = chosen_variants(args, [v[0] for v in every])
     vs = [v for v in every if v[0] in chosen]
     out = [spec(label, m, s, n, p, o) for s in seeds for label, m, p, o in vs]
+    if getattr(args, "no_checks", False):
+        return out
     if "pcf-es" in chosen:
         out.append(spec("check-cache4KiB", "pcf-es", seeds[0], n, pcf, {"cache_mb": TINY_CACHE_MB}))
     if f"pcf-es+is{rate:g}" in chosen:

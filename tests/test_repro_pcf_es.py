@@ -79,6 +79,8 @@ def test_specs_carry_every_option_as_data() -> None:
     args = p.parse_args(["--population", "10", "--generations", "3", "--variants", "cf-es,pcf-es"])
     labels = {s.label for s in rp.build_specs(args, "ckpt.pt", [0, 1], 0.4)}
     assert labels == {"spos-es", "cf-es", "pcf-es", "check-cache4KiB"}
+    args = p.parse_args(["--population", "10", "--generations", "3", "--variants", "pcf-es", "--no-checks"])
+    assert {s.label for s in rp.build_specs(args, "ckpt.pt", [0], 0.4)} == {"spos-es", "pcf-es"}
 
 
 def _cli(out: Path) -> subprocess.Popen:
