@@ -333,13 +333,15 @@ def _diff(per_run: Any, a: dict[str, Any], b: dict[str, Any], n: int) -> dict[st
     return paired_difference(x.loc[common], y.loc[common]) if len(common) else None
 
 
-def summary_table(per_run: Any, evals: int) -> tuple[Any, list[str]]:
+def summary_table(per_run: Any, evals: int) -> tuple[Any, list[str], dict[str, int]]:
+    """(the table, the 'not confirmed' lines, the count of each verdict of the proxy vs the baseline proxy)."""
     import pandas as pd
     from nasrepro.bench.analysis import verdict
 
     at = [n for n in REPORT_AT if n <= evals]
     cmp_at = [n for n in COMPARE_AT if n <= evals] or [evals]
     rows, failed = [], []
+    vs_base: dict[str, int] = {}
     keys = ["dataset", "method", "variant", "kind", "proxy", "role"]
     for key, g in per_run.groupby(keys, sort=False):
         row = dict(zip(keys, key))
@@ -362,12 +364,15 @@ def summary_table(per_run: Any, evals: int) -> tuple[Any, list[str]]:
             base = {**{k: row[k] for k in ("dataset", "variant")}, "role": "baseline"}
             d = _diff(per_run, this, base, cmp_at[0]) if row["role"] == "proxy" else None
             out[f"vs baseline proxy @{cmp_at[0]}"] = verdict(d).split(":")[0] if d else ""
+            if d:
+                word = verdict(d).split(": ")[-1]
+                vs_base[word] = vs_base.get(word, 0) + 1
         out["published"] = claim if row["role"] == "proxy" else ""
         out["claim"] = _claim(claim, held) if out["published"] else ""
         if out["claim"].startswith("does not hold"):
             failed.append(f"not confirmed: {row['dataset']} {row['variant']} ({row['proxy']}): {out['claim']}")
         rows.append(out)
-    return pd.DataFrame(rows).fillna(""), failed
+    return pd.DataFrame(rows).fillna(""), failed, vs_base
 
 
 def _claim(claim: str, held: list[tuple[int, dict[str, float] | None]]) -> str:
@@ -389,7 +394,7 @@ def analyse(out: Path, p: Plan, paths: list[Path], benches: dict[str, Any], args
 
     evals = int(args.evals)
     per_run, curves = per_run_table(p, paths, benches, evals)
-    table, failed = summary_table(per_run, evals)
+    table, failed, vs_base = summary_table(per_run, evals)
     seeds = sorted(per_run["seed"].unique())
     sources: dict[str, Any] = {f"table ({ds})": b.describe().get("table_source", b.describe().get("table", "?"))
                                for ds, b in benches.items()}
@@ -434,6 +439,11 @@ def analyse(out: Path, p: Plan, paths: list[Path], benches: dict[str, Any], args
         f"{int((table['published'] != '').sum())} rows" + (":" if failed else "."),
         *failed,
     ]
+    if vs_base:
+        base_name = "/".join(x for x in proxies if x != args.proxy)
+        notes.append(f"**{args.proxy} vs the baseline proxy {base_name}** (paired by seed, at {cmp_at[0]} models, same "
+                     f"variant): " + ", ".join(f"{word} in {n}" for word, n in sorted(vs_base.items()))
+                     + f" of {sum(vs_base.values())} variants.")
     write_table(table, out / "table", prov, title=title, notes=notes)
     write_table(per_run, out / "runs_summary", prov, formats=("csv",))
     for proxy in proxies:
