@@ -459,7 +459,8 @@ def report(paths: list[Path], out: Path, config: str, ckpt_note: str, rate: floa
         "savings are not comparable (`flops_skipped_pct` is machine-independent)",
         f"wall_s, cpu_s: measured per run (ledger); total {df['wall_s'].sum():.0f} s wall, {df['cpu_s'].sum():.0f} s CPU",
         "", "## Headline (mean over seeds)", "", *head, "", f"Published: {pub_note}.", "", claim, "",
-        "## Checks", "", *[f"- {c}" for c in notes_checks], "",
+        "## Checks", "", *([f"- {c}" for c in notes_checks] or ["- none run (`--no-checks`, or the variants they check were "
+                                                            "not chosen)"]), "",
         "Per generation: `generations.md`. ![majority share by generation](freeze_heatmap.png) "
         "![search time](search_time.png)",
     ]
