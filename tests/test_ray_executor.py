@@ -236,7 +236,7 @@ def test_speed_executors_on_tiny_settings(tmp_path):
     md = (tmp_path / "executors.md").read_text()
     # byte for byte; only a commit made in this checkout between the two processes may differ
     assert re.search(r"trajectories byte-identical( except the git commit [^(]*\([^)]*\))? \(3 files x 2 "
-                     r"processes\), scores identical \(2 cells\)", md), md
+                     r"processes\), scores identical \(2 cells x 2 processes; their 1 scoring runs byte-identical", md), md
     assert "<summary>Provenance</summary>" in md and (tmp_path / "executors.csv.provenance.json").is_file()
 
 
