@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 from nasrepro.bench.core import Arch, Benchmark, Observation
+from nasrepro.bench.nb201.costs import NUM_CLASSES
 
-DATASETS = ("cifar10", "cifar100", "imagenet16-120")
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
+DATASETS = tuple(NUM_CLASSES)
 INIT = "pytorch-default, seed=SeedSequence([seed, index])"
 
 
