@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -94,6 +95,48 @@ def test_synflow_by_hand_ignores_bn_and_signs() -> None:
     y = torch.zeros(4, dtype=torch.long)
     assert get_proxy("synflow")(net, x, y) == pytest.approx(5.0)
     assert lin.weight.dtype == torch.float32 and lin.weight[0, 0].item() == -2.0  # caller's net untouched
+
+
+def _synflow_on_a_deep_copy(net: nn.Module) -> float:
+    # the reference's formulation, written out: a float64 |copy| with BN forwards replaced
+    twin = copy.deepcopy(net).double().train()
+    for m in twin.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.forward = lambda x: x  # type: ignore[method-assign]
+    with torch.no_grad():
+        for t in twin.state_dict().values():
+            if t.is_floating_point():
+                t.abs_()
+    ws = [m.weight for m in twin.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    out = twin(torch.ones(1, 3, 32, 32, dtype=torch.float64))
+    out = out[-1] if isinstance(out, tuple) else out
+    gs = torch.autograd.grad(out.sum(), ws)
+    return float(sum((w.detach() * g).abs().sum() for w, g in zip(ws, gs)))
+
+
+def test_synflow_without_a_copy_equals_the_copy_and_leaves_the_net_as_found() -> None:
+    from nasrepro.bench.nb201.network import build_nb201_net
+
+    torch.manual_seed(0)
+    net = build_nb201_net((3, 1, 2, 0, 3, 1), num_classes=10).eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x, y = torch.randn(4, 3, 32, 32), torch.zeros(4, dtype=torch.long)
+    assert get_proxy("synflow")(net, x, y) == _synflow_on_a_deep_copy(net)  # same float64 arithmetic
+    assert not net.training
+    assert not any("forward" in m.__dict__ for m in net.modules())  # the BN bypass is removed
+    assert all(torch.equal(v, before[k]) and v.dtype == before[k].dtype for k, v in net.state_dict().items())
+    # tied weights stay tied: one |copy|, its gradient summed over both uses
+    lin = nn.Linear(3, 3, bias=False)
+    tied = nn.Sequential(nn.Flatten(), lin, nn.ReLU(), lin)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, -2, 0], [0, 1, 0], [3, 0, -1]]))
+    a = lin.weight.detach().double().abs()
+    ones = torch.ones(3, dtype=torch.float64)
+    w = a.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad((w @ torch.relu(w @ ones)).sum(), w)
+    expected = float((a * g).abs().sum())
+    assert get_proxy("synflow")(tied, torch.randn(2, 3, 1, 1), torch.zeros(2, dtype=torch.long)) == pytest.approx(
+        expected)
 
 
 def test_naswot_kernel_matches_formula() -> None:

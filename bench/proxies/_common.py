@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -58,7 +59,7 @@ def scoring_mode(net: nn.Module) -> Iterator[nn.Module]:
         net.train(was_training)
 
 
-def forward_checked(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def forward_checked(net: nn.Module | Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:
     """Forward pass that turns a shape mismatch into a one-line ValueError."""
     try:
         return logits_of(net(x))
