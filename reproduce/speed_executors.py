@@ -161,6 +161,8 @@ def measure(runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, wor
                 if proc.returncode != 0:
                     raise RuntimeError(f"the {way} measurement failed:\n{proc.stderr[-2000:]}")
                 got[way].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                if "scoring" in phases_wanted:  # the proxy's own CPU seconds, from the runs' ledgers
+                    got[way][-1]["scoring"]["proxy_cpu_s"] = _proxy_cpu(out)
         same = _same_outputs(Path(tmp), ways, repeats, phases_wanted)
     tasks = {"startup": 1, "grid": runs, "scoring": cells, "noop": noop_tasks}
     rows = []
@@ -170,12 +172,23 @@ def measure(runs: int, budget: str, cells: int, proxy: str, noop_tasks: int, wor
                 continue
             wall = median([g[phase]["wall_s"] for g in got[way]])
             cpu = median([g[phase]["cpu_s"] for g in got[way]])
-            rows.append({"way": way, "phase": phase, "tasks": tasks[phase], "workers": workers, "repeats": repeats,
-                         "wall_s": wall, "cpu_s": cpu, "wall_ms_per_task": 1000 * wall / tasks[phase],
-                         "cpu_ms_per_task": 1000 * cpu / tasks[phase]})
+            row = {"way": way, "phase": phase, "tasks": tasks[phase], "workers": workers, "repeats": repeats,
+                   "wall_s": wall, "cpu_s": cpu, "wall_ms_per_task": 1000 * wall / tasks[phase],
+                   "cpu_ms_per_task": 1000 * cpu / tasks[phase]}
+            if phase == "scoring":
+                row["proxy_cpu_ms_per_task"] = 1000 * median([g[phase]["proxy_cpu_s"] for g in got[way]]) / cells
+            rows.append(row)
     info = {"runs": runs, "budget": budget, "cells": cells, "proxy": proxy, "noop_tasks": noop_tasks,
             "workers": workers, "repeats": repeats, "same_outputs": same}
     return rows, info
+
+
+def _proxy_cpu(out: Path) -> float:
+    """CPU seconds of the proxy computations themselves (each cell's, as its run's ledger measured it)."""
+    from nasrepro.bench.proxies.store import read_scores
+
+    _, frame = read_scores(out / "scores" / "scores.csv")
+    return float(frame["cpu_seconds"].sum())
 
 
 def _same_outputs(tmp: Path, ways: list[str], repeats: int,

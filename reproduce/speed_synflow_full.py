@@ -46,8 +46,9 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any]) -> list[str]:
         if (way, "scoring") in by:
             r = by[(way, "scoring")]
             lines.append(f"- {way}: {r['tasks'] / r['wall_s']:.1f} cells/s wall, {r['cpu_ms_per_task'] / 1000:.3f} "
-                         f"CPU s per cell; all {N_CELLS:,} cells: {N_CELLS * r['wall_s'] / r['tasks'] / 60:.1f} min "
-                         f"wall at this rate")
+                         f"CPU s per cell ({r['proxy_cpu_ms_per_task'] / 1000:.3f} in {info['proxy']} itself, the "
+                         "rest building the seeded network, the runner and the processes); all "
+                         f"{N_CELLS:,} cells: {N_CELLS * r['wall_s'] / r['tasks'] / 60:.1f} min wall at this rate")
     if ("local", "scoring") in by and ("ray", "scoring") in by:
         a, b = by[("local", "scoring")], by[("ray", "scoring")]
         lines.append(f"- Ray / pool = **{b['wall_s'] / a['wall_s']:.2f}x** wall, {b['cpu_s'] / a['cpu_s']:.2f}x CPU "

@@ -6,8 +6,9 @@ input of shape [1, C, H, W]; R = sum of the logits; score = sum over Conv2d/Line
 The reference deep-copies the network to do this; we run the caller's network under
 ``torch.func.functional_call`` with float64 absolute copies of its tensors instead, and make its
 BatchNorms no-ops only for that call (instance attributes, removed afterwards). The arithmetic is the
-same, the caller's network ends as it was, and the copy, three quarters of synflow's CPU time on an NB201
-cell, is gone (``nasrepro speed proxies``)."""
+same (a test compares bits), the caller's network ends as it was, and the Python-level copy of every
+module, which on an NB201 cell cost more than the forward and backward themselves, is gone
+(``nasrepro speed synflow-full`` measures the whole job)."""
 
 from __future__ import annotations
 
