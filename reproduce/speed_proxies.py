@@ -2,7 +2,10 @@
 against one proxy at a time (:func:`score_each`, the reference code's way), with a check that both
 give the same scores.
 
-    nasrepro speed proxies [--cells 5] [--seed 0] [--batch 64] [--images PATH] [--out results/speed]
+    nasrepro speed proxies [--proxies LIST] [--cells 5] [--seed 0] [--batch 64] [--images PATH] [--out results/speed]
+
+The default proxies are the six measures of the zero-cost reference code (``--proxies all`` for every
+registered one: TE-NAS's two then dominate the time).
 
 Writes ``proxies.md`` and ``proxies.csv``. Times are wall clock and process CPU time on
 one torch thread; the two ways alternate cell by cell (order swapped every cell) so that load from
@@ -21,6 +24,7 @@ if TYPE_CHECKING:  # pandas and torch load when the measurement runs, not when t
     import pandas as pd
 
 NAME = "proxies"
+REFERENCE_SIX = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
 DESCRIPTION = "zero-cost proxies on NB201 cells: all fused vs one at a time (seconds per cell, same scores)"
 
 
@@ -38,18 +42,19 @@ def _same(a: float, b: float, rtol: float = 1e-5) -> bool:
     return abs(a - b) <= rtol * max(abs(a), abs(b)) + 1e-12
 
 
-def run_benchmark(cells: int, seed: int, batch: int, images: str | None, dataset: str = "cifar10") -> tuple[pd.DataFrame, str]:
+def run_benchmark(cells: int, seed: int, batch: int, images: str | None, dataset: str = "cifar10",
+                  proxies: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, str]:
     import pandas as pd
     import torch
     from nasrepro.bench.nb201.network import build_nb201_net
     from nasrepro.bench.nb201.space import index_to_arch, to_str
-    from nasrepro.bench.proxies import arch_seed, available_proxies, score_all, score_each, seeded_net
+    from nasrepro.bench.proxies import arch_seed, resolve_proxies, score_all, score_each, seeded_net
     from nasrepro.bench.proxies.benchmark import NUM_CLASSES, load_batch
     from nasrepro.reproduce.cmd_correlate import parse_archs
 
     torch.set_num_threads(1)
     x, y, provenance = load_batch(dataset, images, batch, seed)
-    proxies = available_proxies()
+    proxies = resolve_proxies(REFERENCE_SIX) if proxies is None else proxies
     rows = []
     # warm-up (allocator, kernels) outside the measurement
     warm = seeded_net(lambda: build_nb201_net(index_to_arch(0), num_classes=NUM_CLASSES[dataset]), 0)
@@ -70,12 +75,12 @@ def run_benchmark(cells: int, seed: int, batch: int, images: str | None, dataset
     return pd.DataFrame(rows), provenance
 
 
-def report(frame: pd.DataFrame, provenance: str, batch: int) -> str:
+def report(frame: pd.DataFrame, provenance: str, batch: int, proxies: tuple[str, ...]) -> str:
     tot = frame[["fused_wall_s", "each_wall_s", "fused_cpu_s", "each_cpu_s"]].sum()
     lines = [
         "# Zero-cost scoring benchmark: fused vs one proxy at a time", "",
         f"- {len(frame)} random NB201 cells (CIFAR-10 head), batch {batch}; images: {provenance}",
-        "- proxies: grad_norm, snip, grasp, fisher, synflow, jacob_cov, naswot, params, flops",
+        f"- proxies: {', '.join(proxies)}",
         "- one torch thread; the two ways alternate per cell; CPU = process time (robust to a shared machine)",
         f"- same scores (rel. tol. 1e-5) on every cell: **{bool(frame['same_scores'].all())}**", "",
         "| way | wall s / cell | CPU s / cell |", "|---|---|---|",
@@ -90,6 +95,8 @@ def report(frame: pd.DataFrame, provenance: str, batch: int) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--proxies", default=REFERENCE_SIX,
+                   help="comma-separated proxies, or 'all' (default: the six of the zero-cost reference code)")
     p.add_argument("--cells", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=64)
@@ -99,15 +106,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
+    from nasrepro.bench.proxies import resolve_proxies
     from nasrepro.reproduce._speed import speed_dir, write_outputs
 
     if args.cells < 1:
         raise ValueError(f"--cells must be >= 1, got {args.cells}")
+    try:
+        proxies = resolve_proxies(args.proxies)
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"--proxies: {err}") from None
     with np.errstate(all="ignore"):
-        frame, images = run_benchmark(args.cells, args.seed, args.batch, args.images)
-    text = report(frame, images, args.batch)
+        frame, images = run_benchmark(args.cells, args.seed, args.batch, args.images, proxies=proxies)
+    text = report(frame, images, args.batch, proxies)
     rows = frame.to_dict("records")
-    path = write_outputs(NAME, speed_dir(args.out), rows, text.splitlines(), sources={"images": images})
+    path = write_outputs(NAME, speed_dir(args.out), rows, text.splitlines(), sources={"images": images},
+                         extra={"proxies": ",".join(proxies)})
     print(text)
     print(f"wrote {path}")
     return 0 if bool(frame["same_scores"].all()) else 1

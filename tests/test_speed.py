@@ -67,6 +67,18 @@ def test_proxies(tmp_path: Path) -> None:
     assert main(argv) == 0
     rows = _check_outputs(tmp_path, "proxies")
     assert rows[0]["same_scores"] == "True"
+    # the report names the proxies it measured (the reference code's six by default), never a typed list
+    assert "- proxies: grad_norm, snip, grasp, fisher, synflow, jacob_cov\n" in (tmp_path / "proxies.md").read_text()
+    argv[-2:] = ["--proxies", "synflow,params", "--out", str(tmp_path / "two")]
+    assert main(argv) == 0
+    assert "- proxies: synflow, params\n" in (tmp_path / "two" / "proxies.md").read_text()
+
+
+def test_proxies_unknown_name_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["speed", "proxies", "--proxies", "synflow,nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--proxies" in err and "nope" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
 
 
 def test_table_load(tmp_path: Path) -> None:
